@@ -1,0 +1,96 @@
+// The block plan: for every query block and head category, which key tiles a kernel must visit.
+//
+// Derived analytically from segment boundaries, never from an N x N mask. Per (category, query block) the plan holds
+//  - runs: block-aligned key ranges near the query block, each either Full (every pair visible: no element test) or
+//    Partial (the element rule of mask_rule.h decides per pair); blocks outside the runs are skipped;
+//  - gathers: ranges of Layout::sinkTokens() or Layout::sharedTokens() lying before the runs. Scattered sinks and
+//    text tokens that a sparse head sees across images are visited as compact gathered tiles, so a query block pays
+//    for those few keys instead of for every block that contains one. Gathered tiles are always Partial.
+// Runs are run-length encoded, so the plan is O(numQueryBlocks + segments near each block) in time and memory,
+// and never more than the number of visited blocks.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "layout.h"
+#include "mask_rule.h"
+
+namespace bs {
+
+struct PlanOptions {
+  MaskOptions mask;
+  int32_t blockM = 64;  // query tokens per block
+  int32_t blockN = 64;  // key tokens per block
+  // Verification mode: visit every key block from the sequence start as Partial and gather nothing, so the kernel
+  // evaluates the element rule on every pair (the "dense-masked" computation the benchmark compares against).
+  bool exhaustive = false;
+};
+
+// At most blockM query tokens of one segment (blocks never straddle a segment boundary).
+struct QueryBlock {
+  int32_t sequence;
+  int32_t begin;  // token range [begin, end)
+  int32_t end;
+};
+
+struct KeyRun {
+  int32_t begin;  // token range [begin, end); begin is block-aligned within its sequence
+  int32_t end;
+  bool full;
+};
+
+enum class GatherList : uint8_t { Sinks = 0, Shared = 1 };
+
+struct GatherRange {
+  GatherList list;
+  int32_t begin;  // index range into the list
+  int32_t end;
+};
+
+struct CategoryStats {
+  int64_t visiblePairs = 0;   // exact count of (q, k) pairs the mask keeps, for one head of this category
+  int64_t fullBlocks = 0;
+  int64_t partialBlocks = 0;
+  int64_t gatheredKeys = 0;   // sum over query blocks of gathered keys
+  int64_t computedPairs = 0;  // pairs a kernel computes: block areas plus |query block| x gathered keys
+};
+
+struct PlanStats {
+  int64_t denseCausalPairs = 0;  // sum over sequences of L(L+1)/2
+  int64_t gridBlocks = 0;        // all (query block, key block) pairs inside sequences
+  int64_t causalBlocks = 0;      // of those, the blocks holding at least one k <= q pair
+  std::array<CategoryStats, kNumCategories> category;
+};
+
+class Plan {
+ public:
+  Plan(std::shared_ptr<const Layout> layout, const PlanOptions& options);
+
+  const Layout& layout() const { return *layout_; }
+  const PlanOptions& options() const { return options_; }
+  const std::vector<QueryBlock>& queryBlocks() const { return queryBlocks_; }
+  const PlanStats& stats() const { return stats_; }
+
+  struct CategoryPlan {
+    std::vector<int32_t> runOffsets;     // numQueryBlocks + 1
+    std::vector<KeyRun> runs;
+    std::vector<int32_t> gatherOffsets;  // numQueryBlocks + 1
+    std::vector<GatherRange> gathers;
+  };
+  const CategoryPlan& category(HeadCategory c) const { return categories_[static_cast<int>(c)]; }
+  const int32_t* gatherList(GatherList l) const {
+    return l == GatherList::Sinks ? layout_->sinkTokens().data() : layout_->sharedTokens().data();
+  }
+  size_t bytes() const;
+
+ private:
+  std::shared_ptr<const Layout> layout_;
+  PlanOptions options_;
+  std::vector<QueryBlock> queryBlocks_;
+  std::array<CategoryPlan, kNumCategories> categories_;
+  PlanStats stats_;
+};
+
+}  // namespace bs
