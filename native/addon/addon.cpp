@@ -1,0 +1,54 @@
+// Module entry: registers the plan class, the attention entry points and the CPU backend's settings.
+#include <napi.h>
+
+#include "../core/error.h"
+#include "../cpu/cpu_backend.h"
+#include "../cpu/thread_pool.h"
+#include "args.h"
+#include "attention.h"
+#include "plan_object.h"
+
+namespace bs::addon {
+namespace {
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  cpu::setPoolThreads(static_cast<int>(intArg(info, 0, "threads", 0, 1024)));
+  return info.Env().Undefined();
+}
+
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), cpu::poolThreads());
+}
+
+Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (cpu::Isa isa : cpu::supportedIsas()) isas.Set(i++, Napi::String::New(env, cpu::isaName(isa)));
+  o.Set("isas", isas);
+  try {
+    o.Set("defaultIsa", Napi::String::New(env, cpu::isaName(cpu::defaultIsa())));
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  }
+  o.Set("defaultThreads", Napi::Number::New(env, cpu::defaultThreads()));
+  return o;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativePlan", NativePlan::Init(env));
+  exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
+  exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
+  exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
+  exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  return exports;
+}
+
+}  // namespace bs::addon
+
+static Napi::Object InitBlindsight(Napi::Env env, Napi::Object exports) { return bs::addon::Init(env, exports); }
+NODE_API_MODULE(blindsight, InitBlindsight)

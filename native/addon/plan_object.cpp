@@ -1,0 +1,114 @@
+#include "plan_object.h"
+
+#include "../core/error.h"
+#include "args.h"
+#include "js_errors.h"
+
+namespace bs::addon {
+namespace {
+
+template <typename T>
+Napi::TypedArrayOf<T> toTyped(Napi::Env env, const std::vector<T>& v) {
+  auto a = Napi::TypedArrayOf<T>::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
+Napi::Number num(Napi::Env env, int64_t x) { return Napi::Number::New(env, static_cast<double>(x)); }
+
+}  // namespace
+
+Napi::Function NativePlan::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativePlan",
+                                    {InstanceMethod("stats", &NativePlan::Stats),
+                                     InstanceMethod("blocks", &NativePlan::Blocks),
+                                     InstanceMethod("info", &NativePlan::Info)});
+  auto* data = new AddonData{Napi::Persistent(ctor)};
+  env.SetInstanceData<AddonData>(data);
+  return ctor;
+}
+
+// new NativePlan(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array,
+//                blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
+NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 9) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 9 arguments");
+  PlanOptions o;
+  o.blockM = static_cast<int32_t>(intArg(info, 3, "blockM", 1, 1 << 20));
+  o.blockN = static_cast<int32_t>(intArg(info, 4, "blockN", 1, 1 << 20));
+  o.mask.window = static_cast<int32_t>(intArg(info, 5, "window", 0, INT32_MAX));
+  o.mask.textKeys = info[6].ToBoolean();
+  o.mask.bidirectionalImages = info[7].ToBoolean();
+  o.exhaustive = info[8].ToBoolean();
+  try {
+    auto layout = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"),
+                                                 copyArg<int32_t>(info, 1, "imageIds"),
+                                                 copyArg<uint8_t>(info, 2, "isSink"));
+    plan_ = std::make_shared<const Plan>(std::move(layout), o);
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throwCoded(env, "OUT_OF_MEMORY", "out of memory while building the plan");
+  }
+}
+
+std::shared_ptr<const Plan> NativePlan::unwrap(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->planConstructor.Value()))
+    throwCoded(env, "BAD_ARGUMENT", "expected a NativePlan");
+  return Unwrap(value.As<Napi::Object>())->plan_;
+}
+
+Napi::Value NativePlan::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const PlanStats& s = plan_->stats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("denseCausalPairs", num(env, s.denseCausalPairs));
+  o.Set("gridBlocks", num(env, s.gridBlocks));
+  o.Set("causalBlocks", num(env, s.causalBlocks));
+  Napi::Array cats = Napi::Array::New(env, kNumCategories);
+  for (int c = 0; c < kNumCategories; ++c) {
+    const CategoryStats& cs = s.category[c];
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("visiblePairs", num(env, cs.visiblePairs));
+    x.Set("fullBlocks", num(env, cs.fullBlocks));
+    x.Set("partialBlocks", num(env, cs.partialBlocks));
+    x.Set("gatheredKeys", num(env, cs.gatheredKeys));
+    x.Set("computedPairs", num(env, cs.computedPairs));
+    cats.Set(static_cast<uint32_t>(c), x);
+  }
+  o.Set("categories", cats);
+  return o;
+}
+
+// blocks(category) -> the plan's raw structure for one category (tests, pictures).
+Napi::Value NativePlan::Blocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
+  const Plan::CategoryPlan& cp = plan_->category(c);
+  std::vector<int32_t> qb, runs, gathers;
+  for (const QueryBlock& b : plan_->queryBlocks()) qb.insert(qb.end(), {b.sequence, b.begin, b.end});
+  for (const KeyRun& r : cp.runs) runs.insert(runs.end(), {r.begin, r.end, r.full ? 1 : 0});
+  for (const GatherRange& g : cp.gathers) gathers.insert(gathers.end(), {static_cast<int32_t>(g.list), g.begin, g.end});
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("queryBlocks", toTyped(env, qb));
+  o.Set("runOffsets", toTyped(env, cp.runOffsets));
+  o.Set("runs", toTyped(env, runs));
+  o.Set("gatherOffsets", toTyped(env, cp.gatherOffsets));
+  o.Set("gathers", toTyped(env, gathers));
+  o.Set("sinkTokens", toTyped(env, plan_->layout().sinkTokens()));
+  o.Set("sharedTokens", toTyped(env, plan_->layout().sharedTokens()));
+  return o;
+}
+
+Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("numTokens", num(env, plan_->layout().numTokens()));
+  o.Set("numQueryBlocks", num(env, static_cast<int64_t>(plan_->queryBlocks().size())));
+  o.Set("blockM", num(env, plan_->options().blockM));
+  o.Set("blockN", num(env, plan_->options().blockN));
+  o.Set("bytes", num(env, static_cast<int64_t>(plan_->bytes())));
+  return o;
+}
+
+}  // namespace bs::addon
