@@ -1,0 +1,132 @@
+import { categoryCodes, type HeadCategory } from './categories.js';
+import { BlindsightError, callNative, fromNative } from './errors.js';
+import { MaskPlan } from './plan.js';
+import { native, type AttentionNativeArgs } from './native.js';
+
+export type CpuIsa = 'generic' | 'avx2' | 'avx512';
+
+export interface AttentionArgs {
+  /** [numTokens, numHeads, headDim], token-major. */
+  q: Float32Array;
+  /** [numTokens, numKvHeads, headDim]. */
+  k: Float32Array;
+  /** [numTokens, numKvHeads, headDim]. */
+  v: Float32Array;
+  plan: MaskPlan;
+  /** One category per query head. */
+  heads: readonly HeadCategory[];
+  numHeads: number;
+  numKvHeads: number;
+  /** Multiple of 8 in [8, 512]. */
+  headDim: number;
+  /** Score scale; default 1/sqrt(headDim). */
+  scale?: number;
+  /** Also return the natural-log log-sum-exp per (token, head). */
+  returnLse?: boolean;
+  /** Caller-owned output [numTokens, numHeads, headDim]; must not overlap q, k or v. */
+  out?: Float32Array;
+  /** Caller-owned LSE output [numTokens, numHeads] (implies returnLse). */
+  lse?: Float32Array;
+  /** Threads for this call (default: the pool's size, see setThreads). */
+  threads?: number;
+  /** Force a CPU kernel ISA level (testing, benchmarking). Default: BLINDSIGHT_ISA, else the best the CPU has. */
+  isa?: CpuIsa;
+}
+
+export interface AttentionResult {
+  out: Float32Array;
+  lse?: Float32Array;
+}
+
+/** Block-sparse prefill attention, computed off the main thread. Rejects with a BlindsightError on bad input. */
+export async function attention(args: AttentionArgs): Promise<AttentionResult> {
+  const { nativeArgs, result } = prepare(args);
+  try {
+    await native().attentionAsync(...nativeArgs);
+  } catch (e) {
+    throw fromNative(e);
+  }
+  return result;
+}
+
+/** The same computation on the calling thread (blocks the event loop for its duration). */
+export function attentionSync(args: AttentionArgs): AttentionResult {
+  const { nativeArgs, result } = prepare(args);
+  callNative(() => native().attentionSync(...nativeArgs));
+  return result;
+}
+
+function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult } {
+  if (typeof a !== 'object' || a === null) throw new TypeError('attention expects an arguments object');
+  if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
+  const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
+  const numKvHeads = positiveInt(a.numKvHeads, 'numKvHeads', 65536);
+  const headDim = positiveInt(a.headDim, 'headDim', 512);
+  if (headDim % 8 !== 0) throw new RangeError(`headDim must be a multiple of 8 in [8, 512], got ${headDim}`);
+  if (numHeads % numKvHeads !== 0)
+    throw new BlindsightError('BAD_GQA', `numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+  if (!Array.isArray(a.heads)) throw new TypeError('heads must be an array with one category per query head');
+  if (a.heads.length !== numHeads)
+    throw new BlindsightError('SHAPE_MISMATCH', `heads has ${a.heads.length} entries; numHeads is ${numHeads}`);
+  const heads = categoryCodes(a.heads, 'heads');
+
+  const n = a.plan.layout.numTokens;
+  const qLen = n * numHeads * headDim;
+  const kvLen = n * numKvHeads * headDim;
+  if (!Number.isSafeInteger(qLen * 4) || qLen > 2 ** 32 - 1)
+    throw new BlindsightError('SIZE_OVERFLOW', `numTokens*numHeads*headDim = ${qLen} elements is more than a Float32Array can hold`);
+  const q = f32(a.q, 'q', qLen, 'numTokens*numHeads*headDim', n);
+  const k = f32(a.k, 'k', kvLen, 'numTokens*numKvHeads*headDim', n);
+  const v = f32(a.v, 'v', kvLen, 'numTokens*numKvHeads*headDim', n);
+  const out = a.out === undefined ? new Float32Array(qLen) : f32(a.out, 'out', qLen, 'numTokens*numHeads*headDim', n);
+  const wantLse = a.lse !== undefined || bool(a.returnLse, 'returnLse');
+  const lse = a.lse === undefined ? (wantLse ? new Float32Array(n * numHeads) : null) : f32(a.lse, 'lse', n * numHeads, 'numTokens*numHeads', n);
+  for (const [name, o] of [['out', out], ['lse', lse]] as const) {
+    if (!o) continue;
+    for (const [iname, i] of [['q', q], ['k', k], ['v', v]] as const)
+      if (overlaps(o, i)) throw new BlindsightError('ALIASED_OUTPUT', `${name} overlaps ${iname}; pass a separate output buffer`);
+  }
+  if (lse && overlaps(out, lse)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
+
+  const scale = a.scale === undefined ? 1 / Math.sqrt(headDim) : a.scale;
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
+  const threads = a.threads === undefined ? 0 : positiveInt(a.threads, 'threads', 1024);
+  let isa: string | null = null;
+  if (a.isa !== undefined) {
+    const available = native().cpuInfo().isas;
+    if (!available.includes(a.isa))
+      throw new BlindsightError('UNSUPPORTED_ISA', `isa ${JSON.stringify(a.isa)} is not available here; this CPU runs: ${available.join(', ')}`);
+    isa = a.isa;
+  }
+  return {
+    nativeArgs: [a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa],
+    result: lse ? { out, lse } : { out },
+  };
+}
+
+function positiveInt(v: unknown, name: string, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
+  if (v < 1 || v > max) throw new RangeError(`${name} must be in [1, ${max}], got ${v}`);
+  return v;
+}
+
+function bool(v: unknown, name: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  return v;
+}
+
+function f32(x: unknown, name: string, expected: number, formula: string, n: number): Float32Array {
+  if (!(x instanceof Float32Array)) {
+    const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
+    throw new TypeError(`${name} must be a Float32Array, got ${got}`);
+  }
+  if (x.length !== expected)
+    throw new BlindsightError('SHAPE_MISMATCH', `${name} has ${x.length} elements; expected ${formula} = ${expected} (the plan's layout has ${n} tokens)`);
+  return x;
+}
+
+function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  if (a.buffer !== b.buffer) return false;
+  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+}
