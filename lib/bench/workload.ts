@@ -1,0 +1,48 @@
+import type { HeadCategory } from '../categories.js';
+import { HEAD_CATEGORIES } from '../categories.js';
+import type { Segment } from '../layout.js';
+
+export interface PromptShape {
+  images: number;
+  tokensPerImage: number;
+  /** Text tokens before the first image (system prompt) and between images. */
+  leadingText: number;
+  textBetween: number;
+}
+
+/** One prompt: leading text, then `images` x (image, text). */
+export function promptSegments(s: PromptShape): Segment[] {
+  const segs: Segment[] = [];
+  if (s.leadingText > 0) segs.push({ kind: 'text', length: s.leadingText });
+  for (let i = 0; i < s.images; i++) {
+    segs.push({ kind: 'image', length: s.tokensPerImage });
+    if (s.textBetween > 0) segs.push({ kind: 'text', length: s.textBetween });
+  }
+  return segs;
+}
+
+/**
+ * An example policy, not a calibrated one: query heads cycle through the four categories, so every KV group holds a
+ * mix (as calibrated policies do).
+ */
+export function examplePolicy(numHeads: number): HeadCategory[] {
+  return Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[h % HEAD_CATEGORIES.length]);
+}
+
+/** Deterministic pseudo-random fill in [-1, 1), cheap enough for 100M-element tensors. */
+export function fillRandom(a: Float32Array, seed: number): Float32Array {
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < a.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    a[i] = (x >>> 0) / 2147483648 - 1;
+  }
+  return a;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
