@@ -7,12 +7,17 @@
 
 namespace bs {
 
+// Element types of q/k/v and of out. Numeric values are part of the ABI (TS layer, C header).
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2 };
+
 struct AttentionProblem {
-  const float* q;  // [numTokens, numHeads, headDim]
-  const float* k;  // [numTokens, numKvHeads, headDim]
-  const float* v;  // [numTokens, numKvHeads, headDim]
-  float* out;      // [numTokens, numHeads, headDim]
-  float* lse;      // [numTokens, numHeads], natural log; may be null
+  const void* q;  // [numTokens, numHeads, headDim] of inputType
+  const void* k;  // [numTokens, numKvHeads, headDim] of inputType
+  const void* v;  // [numTokens, numKvHeads, headDim] of inputType
+  void* out;      // [numTokens, numHeads, headDim] of outputType
+  float* lse;     // [numTokens, numHeads], natural log, always f32; may be null
+  DType inputType = DType::F32;
+  DType outputType = DType::F32;
   int32_t numHeads;
   int32_t numKvHeads;
   int32_t headDim;

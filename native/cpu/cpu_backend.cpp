@@ -55,6 +55,8 @@ AttendBlockFn kernelFor(Isa isa) {
 }  // namespace
 
 void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa) {
+  if (problem.inputType != DType::F32 || problem.outputType != DType::F32)
+    throw Error("UNSUPPORTED_DTYPE", "the CPU backend computes f32 inputs and outputs only");
   const AttendBlockFn kernel = kernelFor(isa);
   const int64_t numBlocks = static_cast<int64_t>(plan.queryBlocks().size());
   const int64_t heads = problem.numHeads;

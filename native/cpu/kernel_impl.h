@@ -86,7 +86,7 @@ class BlockKernel {
   void loadQueries() {
     const float qscale = p_.scale * kLog2e;
     for (int32_t i = 0; i < rows_; ++i) {
-      const float* src = p_.q + (qb_.begin + i) * qStride_ + static_cast<int64_t>(head_) * d_;
+      const float* src = static_cast<const float*>(p_.q) + (qb_.begin + i) * qStride_ + static_cast<int64_t>(head_) * d_;
       float* dst = s_.q.data() + static_cast<size_t>(i) * d_;
       for (int32_t c = 0; c < d_; ++c) dst[c] = src[c] * qscale;
       s_.m[i] = kNegInf;
@@ -99,7 +99,7 @@ class BlockKernel {
     float* kt = s_.kt.data();  // K^T: [headDim][kKeyTile], columns >= n zeroed
     for (int32_t c = 0; c < d_; ++c) std::fill(kt + c * kKeyTile + t.n, kt + (c + 1) * kKeyTile, 0.0f);
     for (int32_t j = 0; j < t.n; ++j) {
-      const float* kr = p_.k + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
+      const float* kr = static_cast<const float*>(p_.k) + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
       for (int32_t c = 0; c < d_; ++c) kt[c * kKeyTile + j] = kr[c];
     }
     scores(kt);
@@ -179,7 +179,7 @@ class BlockKernel {
       for (int32_t j = 0; j < t.n; ++j) {
         const float pj = prow[j];
         if (pj == 0.0f) continue;
-        const float* vr = p_.v + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
+        const float* vr = static_cast<const float*>(p_.v) + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
         for (int32_t c = 0; c < d_; ++c) acc[c] += pj * vr[c];
       }
     }
@@ -188,7 +188,7 @@ class BlockKernel {
   void store() {
     for (int32_t i = 0; i < rows_; ++i) {
       const int64_t token = qb_.begin + i;
-      float* dst = p_.out + token * qStride_ + static_cast<int64_t>(head_) * d_;
+      float* dst = static_cast<float*>(p_.out) + token * qStride_ + static_cast<int64_t>(head_) * d_;
       const float* acc = s_.acc.data() + static_cast<size_t>(i) * d_;
       const float inv = 1.0f / s_.l[i];  // l > 0: every row sees at least itself
       for (int32_t c = 0; c < d_; ++c) dst[c] = acc[c] * inv;
