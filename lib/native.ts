@@ -33,6 +33,7 @@ export interface NativePlanHandle {
   stats(): NativePlanStats;
   blocks(category: number): NativePlanBlocks;
   info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
+  maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
 }
 export interface NativeAddon {
   NativePlan: new (
@@ -51,21 +52,24 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
+  fmaPeak(threads: number, isa: string | null, seconds: number): number;
 }
 export type AttentionNativeArgs = [
   plan: NativePlanHandle,
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
+  q: Float32Array | Uint16Array,
+  k: Float32Array | Uint16Array,
+  v: Float32Array | Uint16Array,
   heads: Uint8Array,
   numHeads: number,
   numKvHeads: number,
   headDim: number,
   scale: number,
-  out: Float32Array,
+  out: Float32Array | Uint16Array,
   lse: Float32Array | null,
   threads: number,
   isa: string | null,
+  inputType: number,
+  outputType: number,
 ];
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

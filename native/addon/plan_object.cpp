@@ -22,7 +22,8 @@ Napi::Function NativePlan::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativePlan",
                                     {InstanceMethod("stats", &NativePlan::Stats),
                                      InstanceMethod("blocks", &NativePlan::Blocks),
-                                     InstanceMethod("info", &NativePlan::Info)});
+                                     InstanceMethod("info", &NativePlan::Info),
+                                     InstanceMethod("maskBias", &NativePlan::MaskBias)});
   auto* data = new AddonData{Napi::Persistent(ctor)};
   env.SetInstanceData<AddonData>(data);
   return ctor;
@@ -109,6 +110,32 @@ Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
   o.Set("blockN", num(env, plan_->options().blockN));
   o.Set("bytes", num(env, static_cast<int64_t>(plan_->bytes())));
   return o;
+}
+
+// maskBias(category, rowBegin, rowEnd, out: Float32Array, hidden) writes the additive attention bias of query rows
+// [rowBegin, rowEnd) over all numTokens keys: 0 where mask_visible (and same sequence), `hidden` elsewhere. An N x N
+// mask is what dense-masked peers (ONNX Runtime) need; the benchmark builds it here so the rule stays written once.
+Napi::Value NativePlan::MaskBias(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Layout& L = plan_->layout();
+  const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
+  const auto r0 = static_cast<int32_t>(intArg(info, 1, "rowBegin", 0, L.numTokens()));
+  const auto r1 = static_cast<int32_t>(intArg(info, 2, "rowEnd", r0, L.numTokens()));
+  auto out = typedArrayArg<float>(info, 3, "out");
+  if (!info[4].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "hidden must be a number");
+  const float hidden = info[4].As<Napi::Number>().FloatValue();
+  const size_t n = static_cast<size_t>(L.numTokens());
+  if (out.ElementLength() != static_cast<size_t>(r1 - r0) * n)
+    throwCoded(env, "SHAPE_MISMATCH", "out must hold (rowEnd - rowBegin) * numTokens floats");
+  const MaskOptions& mo = plan_->options().mask;
+  const auto& img = L.imageIds();
+  const auto& sink = L.sinkFlags();
+  const auto& seq = L.sequenceOf();
+  float* o = out.Data();
+  for (int32_t q = r0; q < r1; ++q)
+    for (int32_t k = 0; k < L.numTokens(); ++k)
+      *o++ = seq[q] == seq[k] && mask_visible(c, mo, q, k, img[q], img[k], sink[k] != 0) ? 0.0f : hidden;
+  return env.Undefined();
 }
 
 }  // namespace bs::addon

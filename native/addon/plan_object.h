@@ -23,6 +23,7 @@ class NativePlan : public Napi::ObjectWrap<NativePlan> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Blocks(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value MaskBias(const Napi::CallbackInfo& info);
 
   std::shared_ptr<const Plan> plan_;
 };

@@ -1,17 +1,20 @@
 #include "cpu_backend.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 
 #include "../core/error.h"
 #include "kernel.h"
 #include "thread_pool.h"
+#include "work_order.h"
 
 namespace bs::cpu {
 
 const char* isaName(Isa isa) {
   switch (isa) {
+    case Isa::Avx512Bf16: return "avx512bf16";
     case Isa::Avx512: return "avx512";
     case Isa::Avx2: return "avx2";
     default: return "generic";
@@ -23,10 +26,12 @@ std::vector<Isa> supportedIsas() {
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   // libgcc's checks include the OS's XSAVE state, so a kernel without AVX-512 context switching reports false.
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(Isa::Avx2);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    out.push_back(Isa::Avx2);
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma"))
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
     out.push_back(Isa::Avx512);
+  if (out.back() == Isa::Avx512 && __builtin_cpu_supports("avx512bf16")) out.push_back(Isa::Avx512Bf16);
 #endif
   return out;
 }
@@ -46,28 +51,65 @@ namespace {
 AttendBlockFn kernelFor(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx512Bf16: return avx512bf16::attendBlock;
     case Isa::Avx512: return avx512::attendBlock;
     case Isa::Avx2: return avx2::attendBlock;
 #endif
     default: return generic::attendBlock;
   }
 }
+
+FmaLoopFn fmaLoopFor(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx512Bf16: return avx512bf16::fmaLoop;
+    case Isa::Avx512: return avx512::fmaLoop;
+    case Isa::Avx2: return avx2::fmaLoop;
+#endif
+    default: return generic::fmaLoop;
+  }
+}
+
+int threadsFor(int threads, const ThreadPool& workers) { return std::clamp(threads > 0 ? threads : workers.size(), 1, workers.size()); }
 }  // namespace
 
 void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa) {
-  if (problem.inputType != DType::F32 || problem.outputType != DType::F32)
-    throw Error("UNSUPPORTED_DTYPE", "the CPU backend computes f32 inputs and outputs only");
   const AttendBlockFn kernel = kernelFor(isa);
-  const int64_t numBlocks = static_cast<int64_t>(plan.queryBlocks().size());
-  const int64_t heads = problem.numHeads;
+  const std::vector<WorkItem> items = orderWork(plan, problem);
+  // The calling thread (the JS thread, or the libuv worker of an async call) is worker 0 of the job and the pool
+  // supplies the rest, so a call uses exactly n threads; concurrent calls queue on the pool rather than add threads.
   std::shared_ptr<ThreadPool> workers = pool();
-  const int n = std::clamp(threads > 0 ? threads : workers->size(), 1, workers->size());
+  const int n = threadsFor(threads, *workers);
   std::vector<Scratch> scratch(n);
-  // Later query blocks of a causal sequence cost the most; handing them out first keeps the tail short.
-  workers->parallelFor(numBlocks * heads, n, [&](int worker, int64_t item) {
-    const auto qb = static_cast<int32_t>(numBlocks - 1 - item / heads);
-    kernel(plan, problem, static_cast<int>(item % heads), qb, scratch[worker]);
+  workers->parallelFor(static_cast<int64_t>(items.size()), n, [&](int worker, int64_t i) {
+    kernel(plan, problem, items[i].head, items[i].queryBlock, scratch[worker]);
   });
+}
+
+double fmaPeakGflops(int threads, Isa isa, double seconds) {
+  const FmaLoopFn loop = fmaLoopFor(isa);
+  using Clock = std::chrono::steady_clock;
+  // Calibrate on one thread, then give every thread several chunks of about seconds / 4.
+  int64_t iters = 1 << 16;
+  for (;;) {
+    const auto t0 = Clock::now();
+    loop(iters);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (s > 0.02 || iters > (int64_t{1} << 40)) {
+      iters = std::max<int64_t>(1, static_cast<int64_t>(iters * (seconds / 4) / s));
+      break;
+    }
+    iters *= 4;
+  }
+  std::shared_ptr<ThreadPool> workers = pool();
+  const int n = threadsFor(threads, *workers);
+  std::vector<double> flops(n, 0.0);
+  const auto t0 = Clock::now();
+  workers->parallelFor(4 * n, n, [&](int worker, int64_t) { flops[worker] += loop(iters); });
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  double total = 0;
+  for (double f : flops) total += f;
+  return total / s / 1e9;
 }
 
 }  // namespace bs::cpu
