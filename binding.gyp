@@ -65,6 +65,7 @@
         "native/core/plan.cpp",
         "native/cpu/thread_pool.cpp",
         "native/cpu/work_order.cpp",
+        "native/cpu/tile_masks.cpp",
         "native/cpu/cpu_backend.cpp",
         "native/addon/plan_object.cpp",
         "native/addon/attention.cpp",

@@ -8,6 +8,7 @@
 #include "../core/error.h"
 #include "kernel.h"
 #include "thread_pool.h"
+#include "tile_masks.h"
 #include "work_order.h"
 
 namespace bs::cpu {
@@ -80,9 +81,11 @@ void attention(const Plan& plan, const AttentionProblem& problem, int threads, I
   // supplies the rest, so a call uses exactly n threads; concurrent calls queue on the pool rather than add threads.
   std::shared_ptr<ThreadPool> workers = pool();
   const int n = threadsFor(threads, *workers);
+  const TileMasks masks(plan, problem, *workers, n);
   std::vector<Scratch> scratch(n);
   workers->parallelFor(static_cast<int64_t>(items.size()), n, [&](int worker, int64_t i) {
-    kernel(plan, problem, items[i].head, items[i].queryBlock, scratch[worker]);
+    const WorkItem& w = items[i];
+    kernel(plan, problem, w.head, w.queryBlock, masks.masks(problem.heads[w.head], w.queryBlock), scratch[worker]);
   });
 }
 

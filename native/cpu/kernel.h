@@ -20,6 +20,7 @@ namespace bs::cpu {
 
 constexpr int32_t kKeyTile = 64;
 constexpr int32_t kLanes = 64;
+static_assert(kLanes <= 64, "partial-tile masks hold one bit per lane in a uint64_t");
 
 // One 64-byte-aligned float buffer per worker, grown on demand and kept between work items and calls.
 class Scratch {
@@ -47,13 +48,15 @@ class Scratch {
   size_t size_ = 0;
 };
 
-using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, int head, int32_t qbIndex, Scratch&);
+// masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
+using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, int head, int32_t qbIndex, const uint64_t* masks,
+                               Scratch&);
 // A tight loop of independent FMAs on this ISA's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
 
 #define BS_DECLARE_ISA(ns)                                                             \
   namespace ns {                                                                       \
-  void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, Scratch&);      \
+  void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, const uint64_t*, Scratch&); \
   double fmaLoop(int64_t iterations);                                                  \
   }
 BS_DECLARE_ISA(generic)

@@ -317,20 +317,26 @@ void interleaveRows(const uint16_t* a, const uint16_t* b, int d, uint32_t* out) 
 }
 #endif
 
-// The keys of one tile: a contiguous run from the plan, or up to kKeyTile entries of the gathered lists.
+// The keys of one tile: a contiguous run from the plan, or up to kKeyTile entries of the gathered lists. A partial
+// tile carries one row mask per key (bit i: row i of this pass sees the key), precomputed by TileMasks.
 struct TileKeys {
   int32_t key[kKeyTile];
   int n = 0;
   bool full = false;
+  const uint64_t* bits = nullptr;
 };
+
+// A partial tile with at most this fraction of visible pairs is computed pair by pair (see sparseTile).
+constexpr int kSparseTileDensityInv = 4;
 
 template <DType In, bool Dot>
 class BlockKernel {
   using Elem = std::conditional_t<In == DType::F32, float, uint16_t>;
 
  public:
-  BlockKernel(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, Scratch& s)
-      : plan_(plan), p_(p), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]) {
+  BlockKernel(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, const uint64_t* masks, Scratch& s)
+      : plan_(plan), p_(p), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]),
+        masks_(masks) {
     head_ = head;
     kvHead_ = head / (p.numHeads / p.numKvHeads);
     qStride_ = static_cast<int64_t>(p.numHeads) * d_;
@@ -340,6 +346,14 @@ class BlockKernel {
     // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
     direct_ = In == DType::F32 && d_ % W == 0;
     const size_t tileRows = static_cast<size_t>(kKeyTile) * std::max(dp_, vpStride_);
+    partialKeys_ = 0;
+    {
+      const Plan::CategoryPlan& cp = plan.category(cat_);
+      for (int32_t r = cp.runOffsets[qbIndex]; r < cp.runOffsets[qbIndex + 1]; ++r)
+        if (!cp.runs[r].full) partialKeys_ += cp.runs[r].end - cp.runs[r].begin;
+      for (int32_t g = cp.gatherOffsets[qbIndex]; g < cp.gatherOffsets[qbIndex + 1]; ++g)
+        partialKeys_ += cp.gathers[g].end - cp.gathers[g].begin;
+    }
     float* base = s.floats(static_cast<size_t>(d_) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
                            static_cast<size_t>(kLanes) * dp_ + 3 * kLanes + 2 * tileRows +
                            static_cast<size_t>(kKeyTile / 2) * kLanes + static_cast<size_t>(std::max(dp_, vpStride_)));
@@ -362,6 +376,7 @@ class BlockKernel {
       rows_ = std::min(kLanes, qb_.end - q0);
       vecs_ = (rows_ + W - 1) / W;
       loadQueries();
+      const uint64_t* bits = masks_ ? masks_ + static_cast<int64_t>((q0 - qb_.begin) / kLanes) * partialKeys_ : nullptr;
       TileKeys t;
       for (int32_t r = cp.runOffsets[qbIndex_]; r < cp.runOffsets[qbIndex_ + 1]; ++r) {
         const KeyRun& run = cp.runs[r];
@@ -369,12 +384,15 @@ class BlockKernel {
         for (int32_t k0 = run.begin; k0 < run.end; k0 += kKeyTile) {
           t.n = std::min(kKeyTile, run.end - k0);
           for (int j = 0; j < t.n; ++j) t.key[j] = k0 + j;
+          t.bits = run.full ? nullptr : bits;
+          if (!run.full) bits += t.n;
           tile(t);
         }
       }
       // Gathered ranges are concatenated into full tiles, so many short ranges cost like their total length.
       t.full = false;
       t.n = 0;
+      t.bits = bits;
       for (int32_t g = cp.gatherOffsets[qbIndex_]; g < cp.gatherOffsets[qbIndex_ + 1]; ++g) {
         const GatherRange& range = cp.gathers[g];
         const int32_t* list = plan_.gatherList(range.list);
@@ -382,6 +400,7 @@ class BlockKernel {
           t.key[t.n++] = list[i];
           if (t.n == kKeyTile) {
             tile(t);
+            t.bits += t.n;
             t.n = 0;
           }
         }
@@ -439,12 +458,17 @@ class BlockKernel {
   }
 
   void tile(const TileKeys& t) {
+    if (!t.full) {
+      int64_t pairs = 0;
+      for (int j = 0; j < t.n; ++j) pairs += __builtin_popcountll(t.bits[j]);
+      if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
+    }
     if constexpr (Dot) {
 #if BS_KERNEL_DPBF16
       const uint32_t* krow[kKeyTile];
       for (int j = 0; j < t.n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(kRow(t.key[j]));
       qkBf16(reinterpret_cast<const uint32_t*>(qt_), d_ / 2, krow, t.n, st_, vecs_);
-      if (!t.full) mask(t);
+      if (!t.full) applyMask(t);
       softmaxTile<true>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
       const int n2 = (t.n + 1) / 2;
       auto* vp = reinterpret_cast<uint32_t*>(vc_);
@@ -473,7 +497,7 @@ class BlockKernel {
         }
       }
       qkF32(qt_, d_, krow, t.n, st_, vecs_);
-      if (!t.full) mask(t);
+      if (!t.full) applyMask(t);
       softmaxTile<false>(st_, t.n, vecs_, 1.0f, m_, l_, alpha_);
       pvF32(o_, dp_, alpha_, st_, vrow, t.n, rows_);
     }
@@ -490,22 +514,61 @@ class BlockKernel {
     std::fill(dst + d_, dst + dp_, 0.0f);
   }
 
-  // The element rule on a partial tile. Per key the key-side facts are looked up once; the loop over rows (lanes)
-  // is branch-free after inlining, so the compiler vectorises it.
-  void mask(const TileKeys& t) {
-    const int32_t* imageIds = plan_.layout().imageIds().data();
-    const uint8_t* sinks = plan_.layout().sinkFlags().data();
-    const MaskOptions mo = plan_.options().mask;
-    const HeadCategory cat = cat_;
-    const int32_t q0 = q0_, rows = rows_;
-    const int32_t* qImage = imageIds + q0;
+  // Hidden pairs of a partial tile become -inf (the element rule's verdicts come precomputed as row bits).
+  void applyMask(const TileKeys& t) {
+    const V hidden = simd::set1(kNegInf);
     for (int j = 0; j < t.n; ++j) {
-      const int32_t k = t.key[j];
-      const int32_t kImage = imageIds[k];
-      const bool kSink = sinks[k] != 0;
+      const uint64_t b = t.bits[j];
       float* srow = st_ + j * kLanes;
-      for (int32_t i = 0; i < rows; ++i)
-        srow[i] = mask_visible(cat, mo, q0 + i, k, qImage[i], kImage, kSink) ? srow[i] : kNegInf;
+      for (int u = 0; u < vecs_; ++u)
+        simd::store(srow + u * W, simd::keepLanes(simd::load(srow + u * W), static_cast<uint32_t>(b >> (u * W)), hidden));
+    }
+  }
+
+  // A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only itself): scores only for
+  // the visible pairs, one dot product each, and P.V only over them, so the tile costs its visible pairs rather than
+  // rows x keys. The online softmax is the same lane-wise update as for dense tiles (hidden scores are -inf).
+  void sparseTile(const TileKeys& t) {
+    const float factor = Dot ? 1.0f : p_.scale * kLog2e;  // Dot mode scales scores in the softmax
+    const V hidden = simd::set1(kNegInf);
+    for (int j = 0; j < t.n; ++j)
+      for (int u = 0; u < vecs_; ++u) simd::store(st_ + j * kLanes + u * W, hidden);
+    float* kbuf = kc_;
+    float* qbuf = rowTmp_;
+    for (int j = 0; j < t.n; ++j) {
+      uint64_t b = t.bits[j];
+      if (!b) continue;
+      const float* kr = widenRow(kRow(t.key[j]), kbuf);
+      while (b) {
+        const int i = __builtin_ctzll(b);
+        b &= b - 1;
+        const float* qr = widenRow(qRow(q0_ + i), qbuf);
+        st_[j * kLanes + i] = simd::dot(qr, kr, d_) * factor;
+      }
+    }
+    softmaxTile<Dot>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
+    for (int i = 0; i < rows_; ++i) simd::scale(alpha_[i], o_ + static_cast<size_t>(i) * dp_, d_);
+    for (int j = 0; j < t.n; ++j) {
+      uint64_t b = t.bits[j];
+      if (!b) continue;
+      const float* vr = widenRow(vRow(t.key[j]), vc_);
+      while (b) {
+        const int i = __builtin_ctzll(b);
+        b &= b - 1;
+        simd::axpy(st_[j * kLanes + i], vr, o_ + static_cast<size_t>(i) * dp_, d_);
+      }
+    }
+  }
+
+  const float* widenRow(const Elem* src, float* buf) const {
+    if constexpr (In == DType::F32) {
+      return src;
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, buf, d_);
+      return buf;
+    } else {
+      simd::widenBf16(src, buf, d_);
+      return buf;
     }
   }
 
@@ -535,6 +598,8 @@ class BlockKernel {
   int64_t qStride_ = 0, kvStride_ = 0;
   int32_t dp_ = 0, vpStride_ = 0;
   bool direct_ = false;
+  const uint64_t* masks_;
+  int64_t partialKeys_ = 0;
   int32_t q0_ = 0, rows_ = 0, vecs_ = 0;
   float *qt_, *st_, *o_, *m_, *l_, *alpha_, *kc_, *vc_, *rowTmp_;
   uint32_t* pp_;
@@ -542,11 +607,14 @@ class BlockKernel {
 
 }  // namespace
 
-void attendBlock(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, Scratch& scratch) {
+void attendBlock(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, const uint64_t* masks,
+                 Scratch& scratch) {
   switch (p.inputType) {
-    case DType::F32: BlockKernel<DType::F32, false>(plan, p, head, qbIndex, scratch).run(); break;
-    case DType::F16: BlockKernel<DType::F16, false>(plan, p, head, qbIndex, scratch).run(); break;
-    case DType::BF16: BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, head, qbIndex, scratch).run(); break;
+    case DType::F32: BlockKernel<DType::F32, false>(plan, p, head, qbIndex, masks, scratch).run(); break;
+    case DType::F16: BlockKernel<DType::F16, false>(plan, p, head, qbIndex, masks, scratch).run(); break;
+    case DType::BF16:
+      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, head, qbIndex, masks, scratch).run();
+      break;
   }
 }
 

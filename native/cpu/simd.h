@@ -58,6 +58,9 @@ inline V exp2(V x) {
   const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(r), _mm512_set1_epi32(127)), 23);
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
+// Lanes whose bit is set keep s, the others become fill.
+inline V keepLanes(V s, uint32_t bits, V fill) { return _mm512_mask_blend_ps(static_cast<__mmask16>(bits), fill, s); }
+inline float hsum(V v) { return _mm512_reduce_add_ps(v); }
 // n (a multiple of 8) 16-bit values widened to f32 into dst.
 inline void widenF16(const uint16_t* src, float* dst, int n) {
   int i = 0;
@@ -107,6 +110,17 @@ inline V exp2(V x) {
   p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(r), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+inline V keepLanes(V s, uint32_t bits, V fill) {
+  const __m256i sel = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  const __m256i on = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), sel), sel);
+  return _mm256_blendv_ps(fill, s, _mm256_castsi256_ps(on));
+}
+inline float hsum(V v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
 }
 inline void widenF16(const uint16_t* src, float* dst, int n) {
   for (int i = 0; i < n; i += 8)
@@ -177,6 +191,16 @@ inline V exp2(const V& a) {
   }
   return out;
 }
+inline V keepLanes(const V& s, uint32_t bits, const V& fill) {
+  V r;
+  for (int i = 0; i < 8; ++i) r.v[i] = (bits >> i) & 1u ? s.v[i] : fill.v[i];
+  return r;
+}
+inline float hsum(const V& a) {
+  float s = 0;
+  for (float x : a.v) s += x;
+  return s;
+}
 inline void widenF16(const uint16_t* src, float* dst, int n) {
   for (int i = 0; i < n; ++i) dst[i] = f16ToF32(src[i]);
 }
@@ -191,6 +215,30 @@ inline void narrowF16(const float* src, uint16_t* dst, int n) {
 
 inline void narrowBf16(const float* src, uint16_t* dst, int n) {
   for (int i = 0; i < n; ++i) dst[i] = f32ToBf16(src[i]);
+}
+
+inline float dot(const float* a, const float* b, int n) {
+  V acc = zero();
+  int i = 0;
+  for (; i + W <= n; i += W) acc = fma(load(a + i), load(b + i), acc);
+  float s = hsum(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y[0, n) += a * x[0, n)
+inline void axpy(float a, const float* x, float* y, int n) {
+  const V av = set1(a);
+  int i = 0;
+  for (; i + W <= n; i += W) store(y + i, fma(av, load(x + i), load(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+inline void scale(float a, float* y, int n) {
+  const V av = set1(a);
+  int i = 0;
+  for (; i + W <= n; i += W) store(y + i, mul(av, load(y + i)));
+  for (; i < n; ++i) y[i] *= a;
 }
 
 }  // namespace bs::cpu::BS_ISA_NS::simd
