@@ -35,11 +35,12 @@ export interface NativePlanHandle {
   info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
   maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
 }
+/** The native per-token tables of a Layout, built once and shared by every plan of that layout. */
+export type NativeLayoutHandle = object;
 export interface NativeAddon {
+  NativeLayout: new (cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array) => NativeLayoutHandle;
   NativePlan: new (
-    cuSeqlens: Int32Array,
-    imageIds: Int32Array,
-    isSink: Uint8Array,
+    layout: NativeLayoutHandle,
     blockM: number,
     blockN: number,
     window: number,

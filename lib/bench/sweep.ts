@@ -156,7 +156,7 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
       ) + '\n',
     );
   };
-  let planCheck: { numTokens: number; images: number; medianMs: number } | null = null;
+  let planCheck: { numTokens: number; images: number; firstMs: number; medianMs: number } | null = null;
 
   for (const { length, images, shape } of shapes) {
     const layout = Layout.fromSegments(promptSegments(shape));
@@ -253,12 +253,13 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
     const shape = shapeFor(cfg.planCheckTokens, images)!;
     const layout = Layout.fromSegments(promptSegments(shape));
     const times: number[] = [];
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 8; i++) {
       const t = performance.now();
       MaskPlan.build(layout);
       times.push(performance.now() - t);
     }
-    planCheck = { numTokens: layout.numTokens, images, medianMs: median(times) };
+    // The first build also makes the layout's native per-token tables (kept for later plans of the same layout).
+    planCheck = { numTokens: layout.numTokens, images, firstMs: times[0], medianMs: median(times.slice(1)) };
   }
 
   printTable(records, peak, peakStart);
@@ -302,7 +303,7 @@ function printTable(records: SweepRecord[], peak: number, peakStart: number): vo
   }
 }
 
-function printTargets(records: SweepRecord[], peak: number, planCheck: { numTokens: number; medianMs: number } | null): void {
+function printTargets(records: SweepRecord[], peak: number, planCheck: { numTokens: number; firstMs: number; medianMs: number } | null): void {
   console.log('\ntargets (measured in this run):');
   const line = (ok: boolean, text: string) => console.log(`  ${ok ? 'PASS' : 'FAIL'}  ${text}`);
   const dense8k = records.find((r) => r.length === 8192 && r.policy === 'dense' && r.dtype === 'f32' && r.ours.runs > 0);
@@ -334,7 +335,12 @@ function printTargets(records: SweepRecord[], peak: number, planCheck: { numToke
   for (const r of sparseOnly)
     if (r.length >= 131072 && r.images === 64)
       console.log(`  info  ${fmtLen(r.length)} tokens, 64 images, ${r.policy}: ${r.ours.medianMs.toFixed(0)} ms, peak RSS so far ${r.maxRssMiB.toFixed(0)} MiB`);
-  if (planCheck) line(planCheck.medianMs <= 5, `plan build at ${planCheck.numTokens} tokens: ${planCheck.medianMs.toFixed(2)} ms (target <= 5 ms)`);
+  if (planCheck)
+    line(
+      planCheck.medianMs <= 5,
+      `plan build at ${planCheck.numTokens} tokens: ${planCheck.medianMs.toFixed(2)} ms median of later builds; ` +
+        `${planCheck.firstMs.toFixed(2)} ms for the first, which also builds the layout's native tables (target <= 5 ms)`,
+    );
 }
 
 function sweepSvg(records: SweepRecord[], cfg: SweepConfig, isa: string, threads: number, peak: number): string {

@@ -56,6 +56,7 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativePlan", NativePlan::Init(env));
+  exports.Set("NativeLayout", NativeLayout::Init(env));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));

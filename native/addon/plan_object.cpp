@@ -24,27 +24,50 @@ Napi::Function NativePlan::Init(Napi::Env env) {
                                      InstanceMethod("blocks", &NativePlan::Blocks),
                                      InstanceMethod("info", &NativePlan::Info),
                                      InstanceMethod("maskBias", &NativePlan::MaskBias)});
-  auto* data = new AddonData{Napi::Persistent(ctor)};
+  auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference()};
   env.SetInstanceData<AddonData>(data);
   return ctor;
 }
 
-// new NativePlan(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array,
-//                blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
+Napi::Function NativeLayout::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeLayout", {});
+  env.GetInstanceData<AddonData>()->layoutConstructor = Napi::Persistent(ctor);
+  return ctor;
+}
+
+// new NativeLayout(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array)
+NativeLayout::NativeLayout(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLayout>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3) throwCoded(env, "BAD_ARGUMENT", "NativeLayout expects 3 arguments");
+  try {
+    layout_ = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"), copyArg<int32_t>(info, 1, "imageIds"),
+                                             copyArg<uint8_t>(info, 2, "isSink"));
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throwCoded(env, "OUT_OF_MEMORY", "out of memory while building the layout");
+  }
+}
+
+std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->layoutConstructor.Value()))
+    throwCoded(env, "BAD_ARGUMENT", "expected a NativeLayout");
+  return Unwrap(value.As<Napi::Object>())->layout_;
+}
+
+// new NativePlan(layout: NativeLayout, blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
 NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 9) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 9 arguments");
+  if (info.Length() != 7) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 7 arguments");
+  std::shared_ptr<const Layout> layout = NativeLayout::unwrap(env, info[0]);
   PlanOptions o;
-  o.blockM = static_cast<int32_t>(intArg(info, 3, "blockM", 1, 1 << 20));
-  o.blockN = static_cast<int32_t>(intArg(info, 4, "blockN", 1, 1 << 20));
-  o.mask.window = static_cast<int32_t>(intArg(info, 5, "window", 0, INT32_MAX));
-  o.mask.textKeys = info[6].ToBoolean();
-  o.mask.bidirectionalImages = info[7].ToBoolean();
-  o.exhaustive = info[8].ToBoolean();
+  o.blockM = static_cast<int32_t>(intArg(info, 1, "blockM", 1, 1 << 20));
+  o.blockN = static_cast<int32_t>(intArg(info, 2, "blockN", 1, 1 << 20));
+  o.mask.window = static_cast<int32_t>(intArg(info, 3, "window", 0, INT32_MAX));
+  o.mask.textKeys = info[4].ToBoolean();
+  o.mask.bidirectionalImages = info[5].ToBoolean();
+  o.exhaustive = info[6].ToBoolean();
   try {
-    auto layout = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"),
-                                                 copyArg<int32_t>(info, 1, "imageIds"),
-                                                 copyArg<uint8_t>(info, 2, "isSink"));
     plan_ = std::make_shared<const Plan>(std::move(layout), o);
   } catch (const Error& e) {
     throwCoded(env, e.code(), e.what());
