@@ -111,7 +111,62 @@ inline void qkKeysLoop(const float* qt, int d, const float* const* krow, int n, 
   for (; j < n; ++j) qkBlock<VC, 1>(qt, d, krow + j, st + j * kLanes);
 }
 
-void qkF32(const float* qt, int d, const float* const* krow, int n, float* st, int vecs) {
+#if defined(__AVX512F__)
+// As qkBlock, for VC full row vectors plus one half vector (8 rows in a ymm): a query block of 24 rows (the text
+// between two images) then costs 1.5 vectors, not 2. The K broadcast is shared by both widths.
+template <int VC, int R>
+inline void qkHalfBlock(const float* qt, int d, const float* const* krow, float* st) {
+  __m512 acc[R][VC > 0 ? VC : 1];
+  __m256 half[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    half[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_setzero_ps();
+  }
+  for (int c = 0; c < d; ++c) {
+    __m512 q[VC > 0 ? VC : 1];
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) q[u] = _mm512_loadu_ps(qt + c * kLanes + u * 16);
+    const __m256 qh = _mm256_loadu_ps(qt + c * kLanes + VC * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 kb = _mm512_set1_ps(krow[r][c]);
+#pragma GCC unroll 4
+      for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_fmadd_ps(kb, q[u], acc[r][u]);
+      half[r] = _mm256_fmadd_ps(_mm512_castps512_ps256(kb), qh, half[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) _mm512_storeu_ps(st + r * kLanes + u * 16, acc[r][u]);
+    _mm256_storeu_ps(st + r * kLanes + VC * 16, half[r]);
+  }
+}
+
+template <int VC>
+inline void qkHalfKeys(const float* qt, int d, const float* const* krow, int n, float* st) {
+  constexpr int R = VC >= 3 ? 4 : 8;
+  int j = 0;
+  for (; j + R <= n; j += R) qkHalfBlock<VC, R>(qt, d, krow + j, st + j * kLanes);
+  for (; j < n; ++j) qkHalfBlock<VC, 1>(qt, d, krow + j, st + j * kLanes);
+}
+#endif
+
+void qkF32(const float* qt, int d, const float* const* krow, int n, float* st, int vecs, int rows) {
+#if defined(__AVX512F__)
+  if (rows % 16 != 0 && rows % 16 <= 8) {
+    switch (vecs - 1) {
+      case 0: return qkHalfKeys<0>(qt, d, krow, n, st);
+      case 1: return qkHalfKeys<1>(qt, d, krow, n, st);
+      case 2: return qkHalfKeys<2>(qt, d, krow, n, st);
+      default: return qkHalfKeys<3>(qt, d, krow, n, st);
+    }
+  }
+#else
+  (void)rows;
+#endif
   for (int u0 = 0; u0 < vecs; u0 += kQkMaxVecs) {
     withCount<kQkMaxVecs>(std::min(kQkMaxVecs, vecs - u0), [&](auto vc) {
       qkKeysLoop<decltype(vc)::value>(qt + u0 * W, d, krow, n, st + u0 * W);
@@ -486,17 +541,20 @@ class BlockKernel {
   }
 
   void tile(const TileKeys& t) {
-    if (!t.full) {
+    bool masked = !t.full;
+    if (masked) {
       int64_t pairs = 0;
       for (int j = 0; j < t.n; ++j) pairs += __builtin_popcountll(t.bits[j]);
       if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
+      // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
+      masked = pairs != static_cast<int64_t>(t.n) * rows_;
     }
     if constexpr (Dot) {
 #if BS_KERNEL_DPBF16
       const uint32_t* krow[kKeyTile];
       for (int j = 0; j < t.n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(kRow(t.key[j]));
       qkBf16(reinterpret_cast<const uint32_t*>(qt_), d_ / 2, krow, t.n, st_, vecs_);
-      if (!t.full) applyMask(t);
+      if (masked) applyMask(t);
       softmaxTile<true>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
       const int n2 = (t.n + 1) / 2;
       auto* vp = reinterpret_cast<uint32_t*>(vc_);
@@ -524,8 +582,8 @@ class BlockKernel {
           vrow[j] = vd;
         }
       }
-      qkF32(qt_, d_, krow, t.n, st_, vecs_);
-      if (!t.full) applyMask(t);
+      qkF32(qt_, d_, krow, t.n, st_, vecs_, rows_);
+      if (masked) applyMask(t);
       softmaxTile<false>(st_, t.n, vecs_, 1.0f, m_, l_, alpha_);
       pvF32(o_, dp_, alpha_, st_, vrow, t.n, rows_);
     }
@@ -553,39 +611,54 @@ class BlockKernel {
     }
   }
 
-  // A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only itself): scores only for
-  // the visible pairs, one dot product each, and P.V only over them, so the tile costs its visible pairs rather than
-  // rows x keys. The online softmax is the same lane-wise update as for dense tiles (hidden scores are -inf).
+  // A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only itself) is computed row
+  // by row over its visible pairs only: one dot product per pair, a scalar online-softmax update per row, and one
+  // axpy per pair, so the tile costs its visible pairs rather than rows x keys.
   void sparseTile(const TileKeys& t) {
-    const float factor = Dot ? 1.0f : p_.scale * kLog2e;  // Dot mode scales scores in the softmax
-    const V hidden = simd::set1(kNegInf);
+    const float sc = p_.scale * kLog2e;
+    uint8_t count[kLanes] = {};
+    uint8_t keysOf[kLanes][kKeyTile];
     for (int j = 0; j < t.n; ++j)
-      for (int u = 0; u < vecs_; ++u) simd::store(st_ + j * kLanes + u * W, hidden);
-    float* kbuf = kc_;
-    float* qbuf = rowTmp_;
-    for (int j = 0; j < t.n; ++j) {
-      uint64_t b = t.bits[j];
-      if (!b) continue;
-      const float* kr = widenRow(kRow(t.key[j]), kbuf);
-      while (b) {
+      for (uint64_t b = t.bits[j]; b; b &= b - 1) {
         const int i = __builtin_ctzll(b);
-        b &= b - 1;
-        const float* qr = widenRow(qRow(q0_ + i), qbuf);
-        st_[j * kLanes + i] = simd::dot(qr, kr, d_) * factor;
+        keysOf[i][count[i]++] = static_cast<uint8_t>(j);
+      }
+    float score[kKeyTile];
+    for (int i = 0; i < rows_; ++i) {
+      if (!count[i]) continue;
+      const float* qr = widenRow(qRow(q0_ + i), rowTmp_);
+      float mx = m_[i];
+      for (int x = 0; x < count[i]; ++x) {
+        score[x] = simd::dot(qr, widenRow(kRow(t.key[keysOf[i][x]]), kc_), d_) * sc;
+        mx = std::max(mx, score[x]);
+      }
+      float* o = o_ + static_cast<size_t>(i) * dp_;
+      if (mx > m_[i]) {
+        const float alpha = m_[i] == kNegInf ? 0.0f : exp2Scalar(m_[i] - mx);
+        l_[i] *= alpha;
+        simd::scale(alpha, o, d_);
+        m_[i] = mx;
+      }
+      for (int x = 0; x < count[i]; ++x) {
+        const float p = exp2Scalar(score[x] - mx);
+        l_[i] += p;
+        simd::axpy(p, widenRow(vRow(t.key[keysOf[i][x]]), vc_), o, d_);
       }
     }
-    softmaxTile<Dot>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
-    for (int i = 0; i < rows_; ++i) simd::scale(alpha_[i], o_ + static_cast<size_t>(i) * dp_, d_);
-    for (int j = 0; j < t.n; ++j) {
-      uint64_t b = t.bits[j];
-      if (!b) continue;
-      const float* vr = widenRow(vRow(t.key[j]), vc_);
-      while (b) {
-        const int i = __builtin_ctzll(b);
-        b &= b - 1;
-        simd::axpy(st_[j * kLanes + i], vr, o_ + static_cast<size_t>(i) * dp_, d_);
-      }
-    }
+  }
+
+  static float exp2Scalar(float x) {
+    x = std::max(x, simd::kExpFloor);
+    const float r = std::nearbyint(x);
+    const float f = x - r;
+    float p = simd::kP6;
+    p = p * f + simd::kP5;
+    p = p * f + simd::kP4;
+    p = p * f + simd::kP3;
+    p = p * f + simd::kP2;
+    p = p * f + simd::kP1;
+    p = p * f + 1.0f;
+    return p * bitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(r) + 127) << 23);
   }
 
   const float* widenRow(const Elem* src, float* buf) const {
