@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "../core/error.h"
@@ -72,6 +73,54 @@ FmaLoopFn fmaLoopFor(Isa isa) {
 }
 
 int threadsFor(int threads, const ThreadPool& workers) { return std::clamp(threads > 0 ? threads : workers.size(), 1, workers.size()); }
+
+struct FreeDeleter {
+  void operator()(void* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
+
+Buffer alignedBuffer(size_t bytes) {
+  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  if (!p) throw std::bad_alloc();
+  return Buffer(static_cast<uint8_t*>(p));
+}
+
+// Head-major copies of K and V ([numKvHeads][numTokens][headDim]) when there are several KV heads. In the caller's
+// token-major layout one head's rows are 512-byte pieces at a stride of numKvHeads x 512 bytes: short streams the
+// hardware prefetchers do not follow, so without reuse from other heads the kernel waits on memory (measured on the
+// Zen 4 VM: 67 useful GFLOP/s per core for 4 KV heads without GQA, 96 with one contiguous head). The copy costs one
+// pass over K and V (milliseconds against seconds of attention) and K + V of extra memory.
+struct PackedKv {
+  Buffer k, v;
+  KvView view;
+};
+
+PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers, int threads) {
+  const int64_t n = plan.layout().numTokens();
+  const int64_t d = p.headDim;
+  const int64_t kvh = p.numKvHeads;
+  PackedKv out{nullptr, nullptr, {p.k, p.v, kvh * d, d}};
+  if (kvh == 1 || n == 0) return out;
+  const size_t es = p.inputType == DType::F32 ? 4 : 2;
+  const size_t bytes = static_cast<size_t>(n * kvh * d) * es;
+  out.k = alignedBuffer(bytes);
+  out.v = alignedBuffer(bytes);
+  constexpr int64_t kChunk = 512;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const auto* sk = static_cast<const uint8_t*>(p.k);
+  const auto* sv = static_cast<const uint8_t*>(p.v);
+  workers.parallelFor(chunks * kvh, threads, [&](int, int64_t item) {
+    const int64_t h = item % kvh, t0 = (item / kvh) * kChunk, t1 = std::min(n, t0 + kChunk);
+    const size_t row = static_cast<size_t>(d) * es;
+    for (int64_t t = t0; t < t1; ++t) {
+      const size_t from = static_cast<size_t>(t * kvh + h) * row, to = static_cast<size_t>(h * n + t) * row;
+      std::memcpy(out.k.get() + to, sk + from, row);
+      std::memcpy(out.v.get() + to, sv + from, row);
+    }
+  });
+  out.view = {out.k.get(), out.v.get(), d, n * d};
+  return out;
+}
 }  // namespace
 
 void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa) {
@@ -82,10 +131,12 @@ void attention(const Plan& plan, const AttentionProblem& problem, int threads, I
   std::shared_ptr<ThreadPool> workers = pool();
   const int n = threadsFor(threads, *workers);
   const TileMasks masks(plan, problem, *workers, n);
+  const PackedKv kv = packKv(plan, problem, *workers, n);
   std::vector<Scratch> scratch(n);
   workers->parallelFor(static_cast<int64_t>(items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = items[i];
-    kernel(plan, problem, w.head, w.queryBlock, masks.masks(problem.heads[w.head], w.queryBlock), scratch[worker]);
+    kernel(plan, problem, kv.view, w.head, w.queryBlock, masks.masks(problem.heads[w.head], w.queryBlock),
+           scratch[worker]);
   });
 }
 

@@ -48,15 +48,24 @@ class Scratch {
   size_t size_ = 0;
 };
 
+// Where the kernel reads K and V: element (token, kvHead, c) is at k[token * tokenStride + kvHead * headStride + c].
+// The backend passes head-major copies when there are several KV heads (see cpu_backend.cpp).
+struct KvView {
+  const void* k;
+  const void* v;
+  int64_t tokenStride;
+  int64_t headStride;
+};
+
 // masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
-using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, int head, int32_t qbIndex, const uint64_t* masks,
-                               Scratch&);
+using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, int head, int32_t qbIndex,
+                               const uint64_t* masks, Scratch&);
 // A tight loop of independent FMAs on this ISA's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
 
 #define BS_DECLARE_ISA(ns)                                                             \
   namespace ns {                                                                       \
-  void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, const uint64_t*, Scratch&); \
+  void attendBlock(const Plan&, const AttentionProblem&, const KvView&, int, int32_t, const uint64_t*, Scratch&); \
   double fmaLoop(int64_t iterations);                                                  \
   }
 BS_DECLARE_ISA(generic)

@@ -389,13 +389,15 @@ class BlockKernel {
   using Elem = std::conditional_t<In == DType::F32, float, uint16_t>;
 
  public:
-  BlockKernel(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, const uint64_t* masks, Scratch& s)
-      : plan_(plan), p_(p), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]),
+  BlockKernel(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+              const uint64_t* masks, Scratch& s)
+      : plan_(plan), p_(p), kv_(kv), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]),
         masks_(masks) {
     head_ = head;
     kvHead_ = head / (p.numHeads / p.numKvHeads);
     qStride_ = static_cast<int64_t>(p.numHeads) * d_;
-    kvStride_ = static_cast<int64_t>(p.numKvHeads) * d_;
+    kvStride_ = kv.tokenStride;
+    kvHeadOffset_ = kvHead_ * kv.headStride;
     dp_ = roundUp(d_, W);
     vpStride_ = roundUp(d_, 32);
     // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
@@ -470,10 +472,10 @@ class BlockKernel {
     return static_cast<const Elem*>(p_.q) + token * qStride_ + static_cast<int64_t>(head_) * d_;
   }
   const Elem* kRow(int32_t token) const {
-    return static_cast<const Elem*>(p_.k) + token * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
+    return static_cast<const Elem*>(kv_.k) + token * kvStride_ + kvHeadOffset_;
   }
   const Elem* vRow(int32_t token) const {
-    return static_cast<const Elem*>(p_.v) + token * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
+    return static_cast<const Elem*>(kv_.v) + token * kvStride_ + kvHeadOffset_;
   }
 
   // One input row widened to f32 (rowTmp_ when a conversion is needed).
@@ -691,12 +693,13 @@ class BlockKernel {
 
   const Plan& plan_;
   const AttentionProblem& p_;
+  const KvView& kv_;
   int32_t d_;
   HeadCategory cat_;
   int32_t qbIndex_;
   const QueryBlock& qb_;
   int head_ = 0, kvHead_ = 0;
-  int64_t qStride_ = 0, kvStride_ = 0;
+  int64_t qStride_ = 0, kvStride_ = 0, kvHeadOffset_ = 0;
   int32_t dp_ = 0, vpStride_ = 0;
   bool direct_ = false;
   const uint64_t* masks_;
@@ -708,13 +711,13 @@ class BlockKernel {
 
 }  // namespace
 
-void attendBlock(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, const uint64_t* masks,
-                 Scratch& scratch) {
+void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+                 const uint64_t* masks, Scratch& scratch) {
   switch (p.inputType) {
-    case DType::F32: BlockKernel<DType::F32, false>(plan, p, head, qbIndex, masks, scratch).run(); break;
-    case DType::F16: BlockKernel<DType::F16, false>(plan, p, head, qbIndex, masks, scratch).run(); break;
+    case DType::F32: BlockKernel<DType::F32, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
+    case DType::F16: BlockKernel<DType::F16, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
     case DType::BF16:
-      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, head, qbIndex, masks, scratch).run();
+      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, kv, head, qbIndex, masks, scratch).run();
       break;
   }
 }

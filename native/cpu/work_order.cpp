@@ -38,7 +38,11 @@ std::vector<WorkItem> orderWork(const Plan& plan, const AttentionProblem& proble
   for (size_t b = 0; b < numBlocks; ++b)
     for (int h = 0; h < problem.numHeads; ++h) items.push_back({static_cast<int32_t>(b), h});
   auto costOf = [&](const WorkItem& w) { return cost[static_cast<int>(problem.heads[w.head])][w.queryBlock]; };
-  std::stable_sort(items.begin(), items.end(), [&](const WorkItem& a, const WorkItem& b) { return costOf(a) > costOf(b); });
+  const int group = problem.numHeads / problem.numKvHeads;
+  std::stable_sort(items.begin(), items.end(), [&](const WorkItem& a, const WorkItem& b) {
+    const int ga = a.head / group, gb = b.head / group;
+    return ga != gb ? ga < gb : costOf(a) > costOf(b);
+  });
   return items;
 }
 

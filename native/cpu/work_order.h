@@ -4,8 +4,9 @@
 // sparse head a few blocks. Items are sorted by the plan's cost estimate (pairs computed: rows x keys visited, plus a
 // per-tile overhead), most expensive first, and then taken dynamically from an atomic counter (longest processing
 // time first): the big items start early and the small ones fill the gaps, so all threads finish together.
-// The sort is stable over (query block, head) order, so heads of one KV group at one query block run back to back
-// and share the K/V rows in cache.
+// Items are grouped by KV head first (all threads work on one head's K/V at a time, a working set that stays in L3),
+// and the sort is stable over (query block, head) order, so the query heads of one KV group at one query block run
+// back to back and share the K/V rows in cache.
 #pragma once
 #include <cstdint>
 #include <vector>
