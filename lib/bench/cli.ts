@@ -47,6 +47,7 @@ sweep options (with --sweep; lists are comma-separated, lengths accept K suffixe
   --peer-max N          longest prompt for the peer (default 8K: it materialises heads x S^2 scores)
   --out DIR             where sweep.json and sweep.svg go (default bench-results)
   --plan-check N        also time plan building at N tokens (default 300K; 0 = off)
+  --max-image-tokens N  skip shapes with more tokens per image (default: no limit)
   --repeats, --threads, --isa, --heads, --kv-heads, --head-dim as above`;
 
 function int(v: string | undefined, dflt: number, name: string): number {
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       'peer-max': { type: 'string' },
       out: { type: 'string' },
       'plan-check': { type: 'string' },
+      'max-image-tokens': { type: 'string' },
       images: { type: 'string' },
       'tokens-per-image': { type: 'string' },
       text: { type: 'string' },
@@ -127,6 +129,7 @@ async function main(): Promise<void> {
       peer: values.peer === 'ort' ? 'ort' : null,
       peerMax: values['peer-max'] === undefined ? 8192 : tokens(values['peer-max'], 'peer-max'),
       outDir: values.out ?? 'bench-results',
+      maxImageTokens: values['max-image-tokens'] === undefined ? Number.POSITIVE_INFINITY : tokens(values['max-image-tokens'], 'max-image-tokens'),
       planCheckTokens: values['plan-check'] === undefined ? 300_000 : values['plan-check'] === '0' ? 0 : tokens(values['plan-check'], 'plan-check'),
     });
     return;

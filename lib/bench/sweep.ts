@@ -37,6 +37,8 @@ export interface SweepConfig {
   peerMax: number;
   outDir: string;
   planCheckTokens: number;
+  /** Skip shapes with more tokens per image than this (long prompts with few images take minutes per run). */
+  maxImageTokens: number;
 }
 
 export interface Measurement {
@@ -116,7 +118,7 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
   for (const length of cfg.lengths)
     for (const images of cfg.images) {
       const shape = shapeFor(length, images);
-      if (shape) shapes.push({ length, images, shape });
+      if (shape && shape.tokensPerImage <= cfg.maxImageTokens) shapes.push({ length, images, shape });
     }
   const units = shapes.reduce((acc, s) => {
     const n = s.length;

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 #include "../core/error.h"
 #include "kernel.h"
@@ -93,7 +94,36 @@ Buffer alignedBuffer(size_t bytes) {
 struct PackedKv {
   Buffer k, v;
   KvView view;
+  size_t bytes = 0;
+  PackedKv(Buffer k_, Buffer v_, KvView view_) : k(std::move(k_)), v(std::move(v_)), view(view_) {}
+  PackedKv(PackedKv&&) = default;
+  ~PackedKv() {
+    if (!k || bytes > kKeepBytesLimit()) return;
+    std::unique_lock<std::mutex> lk(cacheMutex(), std::try_to_lock);
+    if (lk.owns_lock()) giveBack(std::move(k), std::move(v), bytes);
+  }
+  static size_t kKeepBytesLimit();
+  static std::mutex& cacheMutex();
+  static void giveBack(Buffer k, Buffer v, size_t bytes);
 };
+
+// Buffers of the last call, reused by the next one so that repeated calls (one per layer) do not pay fresh pages;
+// only up to kKeepBytes each, so a huge prompt does not pin its copies after the call.
+struct PackCache {
+  std::mutex m;
+  Buffer k, v;
+  size_t bytes = 0;
+};
+PackCache g_packCache;
+constexpr size_t kKeepBytes = size_t{256} << 20;
+size_t PackedKv::kKeepBytesLimit() { return kKeepBytes; }
+std::mutex& PackedKv::cacheMutex() { return g_packCache.m; }
+void PackedKv::giveBack(Buffer k, Buffer v, size_t bytes) {
+  if (g_packCache.bytes > bytes) return;  // keep the larger pair
+  g_packCache.k = std::move(k);
+  g_packCache.v = std::move(v);
+  g_packCache.bytes = bytes;
+}
 
 PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers, int threads) {
   const int64_t n = plan.layout().numTokens();
@@ -103,8 +133,19 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers
   if (kvh == 1 || n == 0) return out;
   const size_t es = p.inputType == DType::F32 ? 4 : 2;
   const size_t bytes = static_cast<size_t>(n * kvh * d) * es;
-  out.k = alignedBuffer(bytes);
-  out.v = alignedBuffer(bytes);
+  {
+    std::unique_lock<std::mutex> lk(g_packCache.m, std::try_to_lock);
+    if (lk.owns_lock() && g_packCache.k && g_packCache.bytes >= bytes) {
+      out.k = std::move(g_packCache.k);
+      out.v = std::move(g_packCache.v);
+      g_packCache.bytes = 0;
+    }
+  }
+  if (!out.k) {
+    out.k = alignedBuffer(bytes);
+    out.v = alignedBuffer(bytes);
+  }
+  out.bytes = bytes;
   constexpr int64_t kChunk = 512;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   const auto* sk = static_cast<const uint8_t*>(p.k);
