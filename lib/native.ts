@@ -137,9 +137,9 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
       `- The binary needs a newer C or C++ runtime library than this system has${glibc ? ` (glibc ${glibc})` : ''}: update the OS, or`,
       ...buildFromSource,
     );
-  } else if (/invalid ELF header|wrong ELF class|ELF file|not a valid Win32|wrong architecture|incompatible architecture|mach-o/i.test(reason)) {
+  } else if (/invalid ELF header|wrong ELF class|ELF file|file too short|not a valid Win32|wrong architecture|incompatible architecture|mach-o/i.test(reason)) {
     lines.push(
-      '- The binary was built for another platform or architecture (node_modules copied from another machine?).',
+      '- The binary is damaged or was built for another platform or architecture (node_modules copied from another machine?).',
       '  Reinstall on this machine: rm -rf node_modules && npm install',
     );
   } else {

@@ -14,7 +14,7 @@
  * Options (after `--`): --skip-cuda (ignore build-cuda/), --quiet (less compiler output).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,14 +37,22 @@ if (!args.has('--skip-cuda')) copyCudaAddon();
 for (const f of listFiles(outDir)) console.log(`prebuild: ${path.relative(root, f)} (${statSync(f).size} bytes)`);
 
 function buildCpuAddon() {
+  // prebuildify compiles in its working directory and moves the result out of build/Release. Building in a copy of
+  // the addon's sources leaves the checkout's own build (what `npm install` compiled) untouched.
+  const staging = path.join(root, 'build', 'prebuild-staging');
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  for (const entry of ['package.json', 'binding.gyp', 'native'])
+    cpSync(path.join(root, entry), path.join(staging, entry), { recursive: true });
   const prebuildify = createRequire(import.meta.url).resolve('prebuildify/bin.js');
   // An explicit target keeps prebuildify from asking for the headers of a newer Node than the one running: a
   // Node-API binary built against this Node's headers loads in every later Node.
-  const argv = [prebuildify, '--napi', '--strip', '--target', process.versions.node];
+  const argv = [prebuildify, '--napi', '--strip', '--target', process.versions.node, '--cwd', staging, '--out', root];
   if (args.has('--quiet')) argv.push('--quiet');
   const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };
   if (process.platform === 'linux') env.LDFLAGS = `${process.env.LDFLAGS ?? ''} -static-libstdc++`.trim();
   const r = spawnSync(process.execPath, argv, { cwd: root, env, stdio: 'inherit' });
+  rmSync(staging, { recursive: true, force: true });
   if (r.status !== 0) fail(`prebuildify failed (exit ${r.status ?? r.signal})`);
 }
 
@@ -55,7 +63,8 @@ function copyCudaAddon() {
   const dest = path.join(outDir, 'cuda', path.basename(source));
   mkdirSync(path.dirname(dest), { recursive: true });
   copyFileSync(source, dest);
-  if (process.platform === 'linux') spawnSync('strip', ['--strip-all', dest], { stdio: 'inherit' });
+  if (process.platform === 'linux' && spawnSync('strip', ['--strip-all', dest], { stdio: 'inherit' }).status !== 0)
+    console.warn(`prebuild: could not strip ${path.relative(root, dest)}; shipping it unstripped`);
 }
 
 // The newest .node under build-cuda/, Release builds first (cmake-js puts its output in build-cuda/Release/).
