@@ -4,8 +4,10 @@
  * no compiler (the `install` script, node-gyp-build, loads a matching prebuild and compiles nothing).
  *
  *  - prebuilds/<platform>-<arch>/blindsight.node — the CPU addon, built by prebuildify (--napi --strip) for Node-API,
- *    so one binary serves every Node version this package supports. On Linux libstdc++ is linked statically: a
- *    prebuild must load on systems whose libstdc++ is older than the build machine's.
+ *    so one binary serves every Node version this package supports. A Linux prebuild runs where the C and C++
+ *    runtime libraries are at least as new as the build machine's (Debian 12 here: glibc 2.32 and GCC 12's
+ *    libstdc++ symbols), so release prebuilds belong on the oldest distribution to be supported. (Linking libstdc++
+ *    statically does not widen that here: its static archive needs glibc 2.36.)
  *  - prebuilds/<platform>-<arch>/cuda/<name>.node — the CUDA-enabled addon, copied here when one has been built into
  *    build-cuda/ (cmake-js; see cmake/cuda_addon.cmake) or named by BLINDSIGHT_CUDA_ADDON=<file>. It sits in a
  *    subfolder because node-gyp-build only considers the files directly in prebuilds/<platform>-<arch>/: the CUDA
@@ -50,7 +52,6 @@ function buildCpuAddon() {
   const argv = [prebuildify, '--napi', '--strip', '--target', process.versions.node, '--cwd', staging, '--out', root];
   if (args.has('--quiet')) argv.push('--quiet');
   const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };
-  if (process.platform === 'linux') env.LDFLAGS = `${process.env.LDFLAGS ?? ''} -static-libstdc++`.trim();
   const r = spawnSync(process.execPath, argv, { cwd: root, env, stdio: 'inherit' });
   rmSync(staging, { recursive: true, force: true });
   if (r.status !== 0) fail(`prebuildify failed (exit ${r.status ?? r.signal})`);
