@@ -3,7 +3,8 @@
  *
  *   capi_check run INPUT OUTPUT [ISA]   reads a problem written by the test, builds the layout both from its arrays and
  *                                       from its segments, plans, runs attention, writes stats + out + lse
- *   capi_check errors                   checks status codes and last-error text on bad calls; prints "ok N"
+ *   capi_check contract                 checks status codes and last-error text on bad calls, per-thread errors and
+ *                                       concurrent calls on one plan; prints "ok N checks"
  *
  * INPUT (little-endian): int32 header[HEADER_FIELDS], float scale, then int32 arrays cu_seqlens[S+1], image_ids[N],
  * sink_flags[N], segments_per_sequence[S], segments[2*G] (kind, length), heads[H]; then float q, k, v.
@@ -118,7 +119,7 @@ static int run(const char* inPath, const char* outPath, const char* isa) {
   return 0;
 }
 
-/* ---- error paths ------------------------------------------------------------------------------------------------ */
+/* ---- the contract: errors, threads -------------------------------------------------------------------------------- */
 
 static int checks = 0, failures = 0;
 
@@ -138,13 +139,26 @@ static void expectTrue(const char* what, int cond) {
   if (!cond) failures++, fprintf(stderr, "FAIL %s\n", what);
 }
 
+/* One attention call on a shared plan, from its own thread. */
+struct Job {
+  const blindsight_plan* plan;
+  blindsight_attention_args args;
+  blindsight_status status;
+};
+
+static void* runJob(void* arg) {
+  struct Job* job = arg;
+  job->status = blindsight_attention(job->plan, &job->args);
+  return NULL;
+}
+
 static void* otherThread(void* arg) {
   (void)arg;
   /* The main thread's failure is not visible here. */
   return (void*)(blindsight_last_error()[0] == '\0' ? "clean" : "leaked");
 }
 
-static int errors(void) {
+static int contract(void) {
   expectTrue("abi version", blindsight_abi_version() == BLINDSIGHT_ABI_VERSION);
   expectTrue("version string", strlen(blindsight_version()) > 0 && strcmp(blindsight_version(), "unknown") != 0);
   expectTrue("generic isa listed", strncmp(blindsight_cpu_isas(), "generic", 7) == 0);
@@ -228,6 +242,30 @@ static int errors(void) {
   expectTrue("last error is thread-local", strcmp((const char*)verdict, "clean") == 0);
   expectTrue("still set on this thread", blindsight_last_error()[0] == '[');
 
+  /* Handles are immutable: concurrent calls on one plan give what sequential calls give. */
+  {
+    enum { JOBS = 4, LEN = 10 * 2 * 8 };
+    static float outs[JOBS][LEN], seq[JOBS][LEN];
+    struct Job jobs[JOBS];
+    pthread_t threads[JOBS];
+    const uint8_t layerHeads[JOBS][2] = {{BLINDSIGHT_DENSE, BLINDSIGHT_SINK}, {BLINDSIGHT_INTRA_IMAGE, BLINDSIGHT_INTRA_IMAGE_SINK},
+                                        {BLINDSIGHT_SINK, BLINDSIGHT_SINK}, {BLINDSIGHT_INTRA_IMAGE_SINK, BLINDSIGHT_DENSE}};
+    int same = 1;
+    for (int j = 0; j < JOBS; j++) {
+      jobs[j].plan = plan;
+      blindsight_attention_args_init(&jobs[j].args);
+      jobs[j].args.q = q, jobs[j].args.k = kv, jobs[j].args.v = kv, jobs[j].args.out = seq[j];
+      jobs[j].args.heads = layerHeads[j], jobs[j].args.num_heads = 2, jobs[j].args.num_kv_heads = 1, jobs[j].args.head_dim = 8;
+      runJob(&jobs[j]);
+      same &= jobs[j].status == BLINDSIGHT_OK;
+      jobs[j].args.out = outs[j];
+    }
+    for (int j = 0; j < JOBS; j++) pthread_create(&threads[j], NULL, runJob, &jobs[j]);
+    for (int j = 0; j < JOBS; j++) pthread_join(threads[j], NULL), same &= jobs[j].status == BLINDSIGHT_OK;
+    expectTrue("concurrent calls on one plan", same && memcmp(outs, seq, sizeof outs) == 0);
+    expectTrue("layers differ", memcmp(seq[0], seq[1], sizeof seq[0]) != 0);
+  }
+
   if (blindsight_cuda_available()) {
     printf("cuda available\n");
   } else {
@@ -243,8 +281,8 @@ static int errors(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc == 2 && strcmp(argv[1], "errors") == 0) return errors();
+  if (argc == 2 && strcmp(argv[1], "contract") == 0) return contract();
   if ((argc == 4 || argc == 5) && strcmp(argv[1], "run") == 0) return run(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
-  fprintf(stderr, "usage: capi_check run INPUT OUTPUT [ISA] | capi_check errors\n");
+  fprintf(stderr, "usage: capi_check run INPUT OUTPUT [ISA] | capi_check contract\n");
   return 2;
 }
