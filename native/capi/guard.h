@@ -1,6 +1,8 @@
 // The C ABI's exception wall: every entry point runs its body through guarded(), which turns bs::Error and every
 // other C++ exception into a blindsight_status and the calling thread's last-error text. Nothing throws past it.
 #pragma once
+#include <exception>
+#include <new>
 #include <string>
 
 #include "../core/error.h"
