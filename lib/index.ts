@@ -6,3 +6,5 @@ export { MaskPlan, type MaskOptions, type PlanOptions, type PlanStats, type Cate
 export { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
 export { HeadPolicy, POLICY_FORMAT, POLICY_VERSION, type HeadPolicyJSON } from './policy.js';
 export { setThreads, getThreads, cpuInfo } from './runtime.js';
+export { PromptAttention, LayerAttention, type PromptAttentionOptions, type PromptAttentionSummary, type FlopCounts, type ForwardOutputs } from './hook.js';
+export { nativeAddonPath } from './native.js';
