@@ -13,10 +13,13 @@
  *    subfolder because node-gyp-build only considers the files directly in prebuilds/<platform>-<arch>/: the CUDA
  *    addon is never picked up by the CPU loader by accident, and the CUDA loader looks for it by this path.
  *
+ * package.json has no `build` script on purpose: npm would run this file as its pre-hook. `npm run compile` builds
+ * the checkout.
+ *
  * Options (after `--`): --skip-cuda (ignore build-cuda/), --quiet (less compiler output).
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,13 +28,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = new Set(process.argv.slice(2));
 const target = `${process.platform}-${process.arch}`;
 const outDir = path.join(root, 'prebuilds', target);
-
-if (invokedAsPreHookOf('build')) {
-  // npm runs a script named `prebuild` before `build` too. `npm run build` means "compile for this checkout", not
-  // "make release binaries", so the hook does nothing; `npm run prebuild` itself does the work.
-  console.log('prebuild: skipped (npm runs it before `build`; run `npm run prebuild` to make prebuilt binaries)');
-  process.exit(0);
-}
 
 rmSync(outDir, { recursive: true, force: true }); // no stale binaries from an earlier run end up in the tarball
 buildCpuAddon();
@@ -83,25 +79,6 @@ function listFiles(dir) {
     const p = path.join(dir, e.name);
     return e.isDirectory() ? listFiles(p) : [p];
   });
-}
-
-// npm gives a pre-hook exactly the environment of a direct run, so the only witness is the npm command line of an
-// ancestor process (Linux: /proc). Elsewhere the hook runs, which costs a rebuild but is otherwise harmless.
-function invokedAsPreHookOf(script) {
-  if (process.env.npm_lifecycle_event !== 'prebuild' || process.platform !== 'linux') return false;
-  let pid = process.ppid;
-  for (let depth = 0; depth < 6 && pid > 1; depth++) {
-    try {
-      // npm rewrites its process title, so its argv reads as one string like "npm run build".
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]+/).filter(Boolean);
-      const i = argv.findIndex((a) => ['run', 'run-script', 'rum', 'urn'].includes(a));
-      if (i > 0 && /npm/.test(argv.slice(0, i).join(' '))) return argv.slice(i + 1).find((a) => !a.startsWith('-')) === script;
-      pid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
 }
 
 function fail(message) {
