@@ -6,3 +6,15 @@ export { MaskPlan, type MaskOptions, type PlanOptions, type PlanStats, type Cate
 export { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
 export { HeadPolicy, POLICY_FORMAT, POLICY_VERSION, type HeadPolicyJSON } from './policy.js';
 export { setThreads, getThreads, cpuInfo } from './runtime.js';
+export {
+  attentionMass,
+  attentionMassSync,
+  retainedMass,
+  coarseMass,
+  MASS_BUCKETS,
+  NUM_MASS_BUCKETS,
+  type MassBucket,
+  type TensorDType,
+  type AttentionMassArgs,
+  type AttentionMassResult,
+} from './mass.js';
