@@ -18,3 +18,35 @@ export {
   type AttentionMassArgs,
   type AttentionMassResult,
 } from './mass.js';
+export {
+  calibrate,
+  rethreshold,
+  calibrationStats,
+  chooseCategories,
+  CALIBRATION_VERSION,
+  type CalibrateOptions,
+  type CalibrationProgress,
+  type CalibrationStats,
+  type ThresholdOptions,
+  type PinOptions,
+} from './calibrate.js';
+export {
+  openSample,
+  memorySample,
+  layerTensorName,
+  SAMPLE_META,
+  INPUT_IDS_TENSOR,
+  type CalibrationSample,
+  type LayerTensors,
+  type OpenSampleOptions,
+} from './samples.js';
+export {
+  SafetensorsFile,
+  parseSafetensorsHeader,
+  encodeSafetensors,
+  writeSafetensors,
+  type SafetensorsDType,
+  type TensorInfo,
+  type TensorArray,
+  type TensorToWrite,
+} from './safetensors.js';
