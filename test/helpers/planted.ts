@@ -55,7 +55,8 @@ export function plantedQk(
   const rng = mulberry32(seed);
   const n = layout.numTokens;
   const q = randomNormal(rng, n * numHeads * headDim, noise);
-  const k = randomNormal(rng, n * numKvHeads * headDim, noise);
+  // Key noise is scaled down: it is multiplied by the amplitude A in every planted score.
+  const k = randomNormal(rng, n * numKvHeads * headDim, noise / 10);
   const A = PLANT_AMPLITUDE;
   for (let t = 0; t < n; t++) {
     const img = layout.imageIds[t]!;
