@@ -50,3 +50,4 @@ export {
   type TensorArray,
   type TensorToWrite,
 } from './safetensors.js';
+export { policyFlops, MODEL_SHAPES, type ModelShape, type ModelName, type PolicyFlops, type PolicyFlopsOptions } from './flops.js';
