@@ -269,7 +269,7 @@ function thresholdOptions(o: ThresholdOptions): Required<Omit<ThresholdOptions, 
   if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
   const tau = o.tau ?? 0.95;
   if (typeof tau !== 'number' || !(tau >= 0 && tau <= 1)) throw new RangeError(`tau must be a number in [0, 1], got ${String(tau)}`);
-  const worstTau = o.worstTau ?? Math.max(0, tau - 0.05);
+  const worstTau = o.worstTau ?? Math.max(0, Math.round((tau - 0.05) * 1e9) / 1e9);
   if (typeof worstTau !== 'number' || !(worstTau >= 0 && worstTau <= 1)) throw new RangeError(`worstTau must be a number in [0, 1], got ${String(worstTau)}`);
   const textKeys = o.textKeys ?? true;
   if (typeof textKeys !== 'boolean') throw new TypeError('textKeys must be a boolean');

@@ -51,3 +51,4 @@ export {
   type TensorToWrite,
 } from './safetensors.js';
 export { policyFlops, MODEL_SHAPES, type ModelShape, type ModelName, type PolicyFlops, type PolicyFlopsOptions } from './flops.js';
+export { policySvg, planSvg, CATEGORY_COLORS } from './svg.js';
