@@ -53,6 +53,18 @@ function toHalf(src: Float32Array, dtype: 'f16' | 'bf16'): Uint16Array {
   return out;
 }
 
+/** Random values in [-1, 1) of the given type, generated in chunks so no f32 copy of a half tensor is ever held. */
+function randomTensor(n: number, seed: number, dtype: TensorDType): Float32Array | Uint16Array {
+  if (dtype === 'f32') return fillRandom(new Float32Array(n), seed);
+  const out = new Uint16Array(n);
+  const chunk = new Float32Array(1 << 20);
+  for (let at = 0, i = 0; at < n; at += chunk.length, i++) {
+    const part = chunk.subarray(0, Math.min(chunk.length, n - at));
+    out.set(toHalf(fillRandom(part, seed * 7919 + i), dtype), at);
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -85,10 +97,8 @@ async function main(): Promise<void> {
   let t0 = performance.now();
   const plan = MaskPlan.build(layout);
   const planMs = performance.now() - t0;
-  const q32 = fillRandom(new Float32Array(N * H * D), 1);
-  const k32 = fillRandom(new Float32Array(N * KV * D), 2);
-  const q = dtype === 'f32' ? q32 : toHalf(q32, dtype);
-  const k = dtype === 'f32' ? k32 : toHalf(k32, dtype);
+  const q = randomTensor(N * H * D, 1, dtype);
+  const k = randomTensor(N * KV * D, 2, dtype);
   const qkBytes = q.byteLength + k.byteLength;
   // Useful work: every image query against its causal row (text rows are not measured).
   let pairs = 0;
