@@ -50,6 +50,8 @@ export interface NativeAddon {
   ) => NativePlanHandle;
   attentionSync(...args: AttentionNativeArgs): void;
   attentionAsync(...args: AttentionNativeArgs): Promise<void>;
+  attentionMassSync(...args: AttentionMassNativeArgs): NativeMassResult;
+  attentionMassAsync(...args: AttentionMassNativeArgs): Promise<NativeMassResult>;
   setThreads(n: number): void;
   getThreads(): number;
   cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
@@ -69,6 +71,24 @@ export type AttentionNativeArgs = [
   threads: number,
   isa: string | null,
 ];
+
+export type AttentionMassNativeArgs = [
+  plan: NativePlanHandle,
+  q: Float32Array | Uint16Array,
+  k: Float32Array | Uint16Array,
+  dtype: number, // 0 f32, 1 f16, 2 bf16
+  numHeads: number,
+  numKvHeads: number,
+  headDim: number,
+  scale: number,
+  perToken: Float32Array | null,
+  threads: number,
+  isa: string | null,
+];
+export interface NativeMassResult {
+  perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
+  imageQueries: number;
+}
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
