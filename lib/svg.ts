@@ -17,7 +17,8 @@ export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.fr
 });
 
 const BLOCK_COLORS = { full: '#1f5fa8', partial: '#8fbde3', gathered: '#f28e2b', skipped: '#ececec' } as const;
-const SEGMENT_COLORS = { text: '#b8b8b8', image: ['#e15759', '#f6a04d'] } as const;
+// Adjacent images alternate two reds, kept apart from the orange of gathered keys.
+const SEGMENT_COLORS = { text: '#b8b8b8', image: ['#e15759', '#a8323e'] } as const;
 const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
