@@ -48,7 +48,9 @@ set(BS_CORE_SOURCES ${BS_ROOT}/native/core/layout.cpp ${BS_ROOT}/native/core/pla
 add_library(blindsight_cuda_backend STATIC
   ${BS_CUDA_DIR}/cuda_backend.cu
   ${BS_CUDA_DIR}/device_plan.cu
+  ${BS_CUDA_DIR}/plan_image.cpp
   ${BS_CUDA_DIR}/work_schedule.cpp
+  ${BS_CUDA_DIR}/inspect.cpp
   ${BS_CUDA_GENERATED})
 target_include_directories(blindsight_cuda_backend PRIVATE ${BS_CUDA_DIR})
 target_compile_features(blindsight_cuda_backend PUBLIC cxx_std_20 cuda_std_17)

@@ -1,6 +1,5 @@
-// A plan's arrays on the device for one launch: the category plans' CSR arrays, the gather lists, the layout's
-// per-token image ids and sink flags, the head categories, and the work schedule. Everything goes into one device
-// allocation filled by one host-to-device copy, enqueued on the launch's stream and freed on it.
+// A plan's image (plan_image.h) on the device for one launch: one stream-ordered allocation, one host-to-device copy
+// on the launch's stream, freed on the same stream after the kernels that read it.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -14,7 +13,7 @@ namespace bs::cuda {
 
 class DevicePlan {
  public:
-  // Fills the plan fields of `params` (category, gatherList, imageIds, sinkFlags, headCategory, chunks, items).
+  // Fills the plan fields of `params`.
   DevicePlan(const Plan& plan, const AttentionProblem& p, int32_t rowsPerCta, cudaStream_t stream, KernelParams& params);
   ~DevicePlan();
   DevicePlan(const DevicePlan&) = delete;
@@ -24,7 +23,7 @@ class DevicePlan {
 
  private:
   cudaStream_t stream_;
-  void* arena_ = nullptr;
+  void* image_ = nullptr;
   int32_t numItems_ = 0;
 };
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "host_device.h"
 #include "kernel_params.h"
 
 namespace bs::cuda {
@@ -16,7 +17,7 @@ struct WorkTile {
   HeadCategory category;
 };
 
-__device__ __forceinline__ WorkTile workTileFor(const KernelParams& p, int32_t item) {
+BS_HOST_DEVICE WorkTile workTileFor(const KernelParams& p, int32_t item) {
   const WorkItem w = p.items[item];
   const QueryChunk c = p.chunks[w.chunk];
   return {c.queryBlock, c.begin, c.end - c.begin, w.head, w.head / p.headsPerKv,
