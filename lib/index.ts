@@ -6,3 +6,5 @@ export { MaskPlan, type MaskOptions, type PlanOptions, type PlanStats, type Cate
 export { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
 export { HeadPolicy, POLICY_FORMAT, POLICY_VERSION, type HeadPolicyJSON } from './policy.js';
 export { setThreads, getThreads, cpuInfo } from './runtime.js';
+export { listBackends, BACKENDS, type Backend, type BackendInfo, type CpuBackendInfo, type CudaBackendInfo } from './backends.js';
+export type { CudaDevice } from './cuda.js';
