@@ -64,6 +64,14 @@ set_target_properties(blindsight_cuda_backend PROPERTIES
   CUDA_RUNTIME_LIBRARY Static
   CUDA_SEPARABLE_COMPILATION OFF)
 target_link_libraries(blindsight_cuda_backend PUBLIC CUDA::cudart_static)
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  # Test-only: the kernels' device code run on the CPU under a CTA emulator (fibers via ucontext), so the reference
+  # tests exercise it on machines without a GPU.
+  target_sources(blindsight_cuda_backend PRIVATE
+    ${BS_CUDA_DIR}/emulation/cta_emulator.cpp
+    ${BS_CUDA_DIR}/emulation/emulated_attention.cpp)
+  target_compile_definitions(blindsight_cuda_backend INTERFACE BLINDSIGHT_CUDA_EMULATOR)
+endif()
 
 # The N-API module: the plan handle and argument glue shared with the CPU addon, the CUDA entry points, and the
 # backend. Built only under cmake-js (it provides the Node-API headers).

@@ -60,6 +60,8 @@ export interface NativeCudaAddon {
   attentionAsync(...args: CudaNativeArgs): Promise<void>;
   benchmark(...args: [...CudaNativeArgs, repeats: number]): CudaTiming;
   /** The launch's schedule and plan walk, run on the CPU by the kernel's own code (layout: native/cuda/inspect.h). */
+  /** Test-only (Linux builds): the kernels' device code run on the CPU under a CTA emulator (native/cuda/emulation/). */
+  emulate?(...args: [...CudaNativeArgs, copiesAtWait: boolean]): void;
   inspect(plan: NativePlanHandle, heads: Uint8Array, numKvHeads: number, rowsPerCta: number, keysPerTile: number): { items: Int32Array; tiles: Int32Array };
 }
 

@@ -5,7 +5,17 @@
  */
 import { categoryCodes, type HeadCategory } from './categories.js';
 import { callNative } from './errors.js';
-import { cudaPlanHandle, ELEMENT_TYPE_CODES, requireCuda, type CudaNativeArgs, type CudaTiming, type ElementType } from './cuda.js';
+import { BlindsightError } from './errors.js';
+import {
+  cudaModule,
+  cudaPlanHandle,
+  ELEMENT_TYPE_CODES,
+  requireCuda,
+  type CudaNativeArgs,
+  type CudaTiming,
+  type ElementType,
+  type NativeCudaAddon,
+} from './cuda.js';
 import type { MaskPlan } from './plan.js';
 
 export interface CudaRawArgs {
@@ -25,8 +35,7 @@ export interface CudaRawArgs {
   scale?: number;
 }
 
-function nativeArgs(a: CudaRawArgs): CudaNativeArgs {
-  const { addon } = requireCuda();
+function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon): CudaNativeArgs {
   return [
     cudaPlanHandle(addon, a.plan),
     a.q,
@@ -54,4 +63,18 @@ export function cudaAttentionRaw(a: CudaRawArgs): void {
 export function cudaBenchmark(a: CudaRawArgs, repeats: number): CudaTiming {
   const args = nativeArgs(a);
   return callNative(() => requireCuda().addon.benchmark(...args, repeats));
+}
+
+/**
+ * The same computation with the CUDA kernels' device code run on the CPU under the CTA emulator: needs the CUDA module
+ * (a Linux build), not a GPU. Slow; for tests on small problems. copiesAtWait: asynchronous copies land at the last
+ * legal moment (the covering wait) instead of the first (at issue); the two expose opposite synchronisation mistakes.
+ */
+export function cudaEmulateRaw(a: CudaRawArgs, copiesAtWait = false): void {
+  const m = cudaModule();
+  if (!m.addon) throw new BlindsightError('CUDA_UNAVAILABLE', `the CUDA module is unavailable: ${m.reason}`);
+  const addon = m.addon;
+  if (!addon.emulate) throw new BlindsightError('CUDA_UNAVAILABLE', 'this build of the CUDA module has no emulator (Linux builds only)');
+  const args = nativeArgs(a, addon);
+  callNative(() => addon.emulate!(...args, copiesAtWait));
 }

@@ -18,7 +18,7 @@ import {
   type HeadCategory,
 } from '../dist/index.js';
 import { cudaModule } from '../dist/cuda.js';
-import { cudaAttentionRaw } from '../dist/cuda_calls.js';
+import { cudaAttentionRaw, cudaEmulateRaw } from '../dist/cuda_calls.js';
 import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../dist/half.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
 import { poisoned, randomQkv } from './helpers/tensors.js';
@@ -252,7 +252,9 @@ interface GpuCase {
 const encode = (x: Float32Array, t: 'f16' | 'bf16') => (t === 'bf16' ? toBf16Bits(x) : toF16Bits(x));
 const decode = (x: Uint16Array, t: 'f16' | 'bf16') => (t === 'bf16' ? fromBf16Bits(x) : fromF16Bits(x));
 
-function gpuCase(c: GpuCase) {
+// engine 'gpu': the CUDA backend on the device. 'emulator': the same kernels' device code run on the CPU under the CTA
+// emulator (native/cuda/emulation/), which needs only the CUDA module.
+function gpuCase(c: GpuCase, engine: 'gpu' | 'emulator' | 'emulator, copies at wait' = 'gpu') {
   const rng = mulberry32(c.seed);
   const segs = randomSegments(rng, { maxTokens: c.maxTokens ?? 320, maxImageLen: 200 });
   const g = c.globalSinks ?? 1;
@@ -264,7 +266,7 @@ function gpuCase(c: GpuCase) {
   const shape = { plan, heads, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim };
   let q = raw.q, k = raw.k, v = raw.v; // what the GPU really sees (rounded for 16-bit inputs)
   let out: Float32Array;
-  if (c.path.input === 'f32' && c.path.output === 'f32') {
+  if (engine === 'gpu' && c.path.input === 'f32' && c.path.output === 'f32') {
     out = poisoned(q.length);
     attentionSync({ ...raw, ...shape, out, lse, backend: 'cuda' });
   } else {
@@ -273,7 +275,9 @@ function gpuCase(c: GpuCase) {
     if (t) [q, k, v] = [decode(qi as Uint16Array, t), decode(ki as Uint16Array, t), decode(vi as Uint16Array, t)];
     const o = c.path.output;
     const dst = o === 'f32' ? poisoned(q.length) : new Uint16Array(q.length).fill(o === 'bf16' ? 0x7fc0 : 0x7e00);
-    cudaAttentionRaw({ ...shape, q: qi, k: ki, v: vi, inputType: c.path.input, out: dst, outputType: o, lse });
+    const args = { ...shape, q: qi, k: ki, v: vi, inputType: c.path.input, out: dst, outputType: o, lse };
+    if (engine === 'gpu') cudaAttentionRaw(args);
+    else cudaEmulateRaw(args, engine !== 'emulator');
     out = o === 'f32' ? (dst as Float32Array) : decode(dst as Uint16Array, o);
   }
   const ref = refAttention({ q, k, v, layout: refLayout(segs, g), heads, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, options: c.options });
@@ -336,5 +340,46 @@ describe.runIf(gpu)('CUDA backend through attention()', () => {
 
   it('bad shapes still fail before native work', () => {
     expect(() => attentionSync({ ...smallArgs, q: smallArgs.q.subarray(1), backend: 'cuda' })).toThrow(BlindsightError);
+  });
+});
+
+// ---- Without a GPU: the kernels' device code on the CPU, under the CTA emulator ----
+
+describe.runIf(module.addon?.emulate !== undefined || expectModule)('CUDA kernels under the CTA emulator, against the float64 reference', () => {
+  const bf16 = PATHS[1], f32 = PATHS[0];
+  it.each(PATHS)('$input in / $output out: every category and option', (path) => {
+    OPTIONS.forEach((options, i) => gpuCase({ seed: 500 + i, numHeads: 4, numKvHeads: 2, headDim: 64, options, path, maxTokens: 150 }, 'emulator'));
+  });
+
+  it.each(PATHS)('$input in / $output out: asynchronous copies landing at the wait', (path) => {
+    gpuCase({ seed: 600, numHeads: 4, numKvHeads: 2, headDim: 64, options: OPTIONS[2], path, maxTokens: 200 }, 'emulator, copies at wait');
+  });
+
+  it.each([80, 96, 128, 256])('head dim %i, tensor-core and f32 mainloops', (headDim) => {
+    for (const path of [bf16, f32])
+      [0, 3].forEach((i) => gpuCase({ seed: 700 + headDim + i, numHeads: 2, numKvHeads: 1, headDim, options: OPTIONS[i], path, maxTokens: 120 }, 'emulator'));
+  });
+
+  it('GQA, plan block sizes (chunked and idle-warp query blocks) and global sinks', () => {
+    const cases: [number, number, number, number, number][] = [
+      [7, 1, 64, 64, 1],
+      [6, 2, 128, 32, 2],
+      [4, 2, 16, 16, 0],
+      [4, 4, 8, 32, 1],
+      [4, 2, 48, 24, 3],
+    ];
+    cases.forEach(([numHeads, numKvHeads, blockM, blockN, globalSinks], i) => {
+      for (const path of [bf16, f32])
+        gpuCase({ seed: 800 + i, numHeads, numKvHeads, headDim: 64, options: OPTIONS[i], path, blockM, blockN, globalSinks, maxTokens: 160 }, 'emulator');
+    });
+  });
+
+  it('a long prompt: many key tiles per query block and long gathered ranges', () => {
+    for (const path of [bf16, f32])
+      gpuCase({ seed: 900, numHeads: 2, numKvHeads: 1, headDim: 64, options: OPTIONS[0], path, maxTokens: 1200 }, 'emulator, copies at wait');
+  });
+
+  it('large scores (softmax stability)', () => {
+    for (const path of [bf16, f32]) gpuCase({ seed: 3001, numHeads: 2, numKvHeads: 1, headDim: 64, options: OPTIONS[0], std: 3, path, maxTokens: 200 }, 'emulator');
   });
 });

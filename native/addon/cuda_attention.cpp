@@ -6,6 +6,9 @@
 
 #include "../core/error.h"
 #include "../cuda/cuda_backend.h"
+#if defined(BLINDSIGHT_CUDA_EMULATOR)
+#include "../cuda/emulation/emulated_attention.h"
+#endif
 #include "args.h"
 #include "js_errors.h"
 #include "plan_object.h"
@@ -145,6 +148,15 @@ Napi::Value CudaAttentionAsync(const Napi::CallbackInfo& info) {
   worker->Queue();
   return promise;
 }
+
+#if defined(BLINDSIGHT_CUDA_EMULATOR)
+Napi::Value CudaEmulate(const Napi::CallbackInfo& info) {
+  auto call = parse(info, 14);
+  const bool copiesAtWait = info[13].ToBoolean();
+  runCoded(info.Env(), [&] { cuda::emulateAttention(*call->plan, call->problem, copiesAtWait); });
+  return info.Env().Undefined();
+}
+#endif
 
 Napi::Value CudaBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -10,4 +10,9 @@ namespace bs::addon {
 Napi::Value CudaAttentionSync(const Napi::CallbackInfo& info);
 Napi::Value CudaAttentionAsync(const Napi::CallbackInfo& info);
 Napi::Value CudaBenchmark(const Napi::CallbackInfo& info);
+#if defined(BLINDSIGHT_CUDA_EMULATOR)
+// emulate(...same as attention, copiesAtWait): the kernels' device code run on the CPU (native/cuda/emulation/),
+// test-only.
+Napi::Value CudaEmulate(const Napi::CallbackInfo& info);
+#endif
 }  // namespace bs::addon

@@ -83,6 +83,9 @@ Napi::Object InitCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionAsync", Napi::Function::New(env, CudaAttentionAsync, "attentionAsync"));
   exports.Set("benchmark", Napi::Function::New(env, CudaBenchmark, "benchmark"));
   exports.Set("inspect", Napi::Function::New(env, Inspect, "inspect"));
+#if defined(BLINDSIGHT_CUDA_EMULATOR)
+  exports.Set("emulate", Napi::Function::New(env, CudaEmulate, "emulate"));
+#endif
   return exports;
 }
 

@@ -8,6 +8,10 @@
 
 #include <cstdint>
 
+#if defined(BS_EMULATE_SM80)
+// Host build for the warp emulator: the same functions, defined from the PTX ISA semantics (emulation/).
+#include "emulation/sm80_emulated.h"
+#else
 namespace bs::cuda::sm80 {
 
 __device__ __forceinline__ uint32_t sharedAddress(const void* p) {
@@ -77,3 +81,4 @@ __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
 }
 
 }  // namespace bs::cuda::sm80
+#endif  // BS_EMULATE_SM80

@@ -10,9 +10,13 @@ namespace bs::cuda {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 __device__ __forceinline__ float exp2Approx(float x) {
+#if defined(__CUDA_ARCH__)
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));  // ex2(-inf) = +0
   return y;
+#else
+  return exp2f(x);  // the host build of this header (emulation/) only
+#endif
 }
 
 __device__ __forceinline__ float quadMax(float x) {
