@@ -20,6 +20,8 @@ if (cmake.error || cmake.status !== 0) {
 const require = createRequire(import.meta.url);
 const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
 const jobs = process.env.BLINDSIGHT_BUILD_JOBS ?? String(availableParallelism());
-const args = [cmakeJs, 'rebuild', '--directory', root, '--out', path.join(root, 'build-cuda'), '--parallel', jobs, ...process.argv.slice(2)];
+// Only the addon: the same CMake project also defines the C library (cmake/libblindsight.cmake), built on its own.
+const args = [cmakeJs, 'rebuild', '--directory', root, '--out', path.join(root, 'build-cuda'), '--target', 'blindsight_cuda_addon',
+  '--parallel', jobs, ...process.argv.slice(2)];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

@@ -5,7 +5,7 @@
  * FlexAttention with the equivalent BlockMask, built from the same segment layout) and prints both side by side.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
@@ -170,6 +170,10 @@ function mergePeers(o: CudaBenchOptions, input: { tokens: number; segments: unkn
       }),
     );
     const script = path.join(packageRoot, 'bench', 'torch_peers.py');
+    if (!existsSync(script)) {
+      console.error(`${script} not found: the peer script ships in the source checkout, not in the npm package`);
+      return;
+    }
     const r = spawnSync(o.python, [script, '--request', request, '--out', result], { stdio: 'inherit' });
     if (r.error || r.status !== 0) {
       console.error(`peer script failed (${r.error?.message ?? `exit ${r.status}`}); printing blindsight only`);

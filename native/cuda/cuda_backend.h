@@ -1,6 +1,6 @@
 // The CUDA backend's host interface. Plain C++ (no CUDA headers), so the N-API glue and the C ABI can call it from
-// code compiled by the host compiler; builds without CUDA link cuda_backend_stub.cpp instead, which reports itself
-// unavailable. Errors are bs::Error: CUDA_UNAVAILABLE (no driver / device / build), CUDA_ERROR (a CUDA call failed),
+// code compiled by the host compiler. It exists only in CUDA builds (cmake/cuda_addon.cmake): callers built without
+// CUDA guard their calls (BLINDSIGHT_WITH_CUDA in the C ABI; lib/cuda.ts for the addon). Errors are bs::Error: CUDA_UNAVAILABLE (no driver / device / build), CUDA_ERROR (a CUDA call failed),
 // CUDA_OUT_OF_MEMORY, UNSUPPORTED_HEAD_DIM, UNSUPPORTED_DTYPE, BAD_GQA.
 #pragma once
 #include <cstddef>
@@ -16,12 +16,12 @@ namespace bs::cuda {
 constexpr int kHeadDims[] = {64, 80, 96, 128, 256};
 
 // True when a CUDA device is present and this build has kernels it can run. Otherwise false, and whyNot (when not
-// null) says why in words a user can act on: built without CUDA, no NVIDIA driver, driver older than the runtime, no
-// device, a GPU older than sm_80, or no kernel image for the GPU's architecture.
+// null) says why in words a user can act on: no NVIDIA driver, driver older than the runtime, no device, a GPU older
+// than sm_80, or no kernel image for the GPU's architecture.
 bool available(std::string* whyNot);
 
 struct Status {
-  bool compiled = false;    // this binary contains the CUDA kernels
+  bool compiled = false;    // this binary contains the CUDA kernels (always true where this is linked)
   bool available = false;   // available(nullptr)
   std::string reason;       // why not, when !available
   int runtimeVersion = 0;   // CUDA runtime linked in, e.g. 13000
