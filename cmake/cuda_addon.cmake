@@ -21,8 +21,10 @@ if(NOT CMAKE_CUDA_COMPILER)
   if(BLINDSIGHT_CUDA)
     message(FATAL_ERROR "BLINDSIGHT_CUDA=ON but no CUDA compiler (nvcc) was found; put nvcc on PATH or set CUDACXX")
   endif()
-  message(STATUS "blindsight: no CUDA compiler (nvcc) found; skipping the CUDA addon. "
-                 "Put nvcc on PATH or set CUDACXX to build it.")
+  set(_bs_no_nvcc "blindsight: no CUDA compiler (nvcc) found; skipping the CUDA addon. Put nvcc on PATH or set CUDACXX to build it.")
+  message(STATUS "${_bs_no_nvcc}")
+  # npm run build:cuda asks for this target; without nvcc it only repeats why nothing was built.
+  add_custom_target(blindsight_cuda_addon COMMAND ${CMAKE_COMMAND} -E echo "${_bs_no_nvcc}" VERBATIM)
   return()
 endif()
 
