@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cmake = spawnSync('cmake', ['--version'], { stdio: 'ignore' });
 if (cmake.error || cmake.status !== 0) {
-  console.log('blindsight: cmake not found; skipping the CUDA addon (install CMake >= 3.18 and nvcc to build it)');
+  console.log('blindsight: cmake not found; skipping the CUDA addon (install CMake >= 3.20 and nvcc to build it)');
   process.exit(0);
 }
 const require = createRequire(import.meta.url);
