@@ -60,16 +60,10 @@ find_package(Threads REQUIRED)
 target_link_libraries(blindsight PRIVATE Threads::Threads)
 
 if(BLINDSIGHT_CUDA)
-  enable_language(CUDA)
-  file(GLOB _bs_cuda_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/cuda/*.cu ${BLINDSIGHT_ROOT}/native/cuda/*.cpp)
-  if(NOT _bs_cuda_sources)
-    message(FATAL_ERROR "BLINDSIGHT_CUDA=ON but native/cuda/ has no sources")
-  endif()
-  target_sources(blindsight PRIVATE ${_bs_cuda_sources})
+  # blindsight_cuda_backend comes from cmake/cuda_addon.cmake (kernels generated per element type and head dim, static
+  # CUDA runtime); the top-level CMakeLists.txt includes it, and it fails the configure when nvcc is missing.
+  target_link_libraries(blindsight PRIVATE blindsight_cuda_backend)
   target_compile_definitions(blindsight PRIVATE BLINDSIGHT_WITH_CUDA)
-  set_target_properties(blindsight PROPERTIES CUDA_STANDARD 20 CUDA_SEPARABLE_COMPILATION OFF)
-  find_package(CUDAToolkit REQUIRED)
-  target_link_libraries(blindsight PRIVATE CUDA::cudart)
 endif()
 
 include(GNUInstallDirs)

@@ -2,6 +2,8 @@ import { categoryCodes, type HeadCategory } from './categories.js';
 import { BlindsightError, callNative, fromNative } from './errors.js';
 import { MaskPlan } from './plan.js';
 import { native, type AttentionNativeArgs } from './native.js';
+import { requestedBackend, resolveBackend, type Backend } from './backends.js';
+import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from './cuda.js';
 
 export type CpuIsa = 'generic' | 'avx2' | 'avx512';
 
@@ -31,6 +33,12 @@ export interface AttentionArgs {
   threads?: number;
   /** Force a CPU kernel ISA level (testing, benchmarking). Default: BLINDSIGHT_ISA, else the best the CPU has. */
   isa?: CpuIsa;
+  /**
+   * Where to compute: 'cpu', 'cuda' (host arrays are copied to the GPU and back), or 'auto' (CUDA when a usable GPU
+   * and a kernel for this head dim are present, else CPU). Default: BLINDSIGHT_BACKEND, else 'auto'. `isa` and
+   * `threads` apply to the CPU backend only; setting `isa` keeps 'auto' on the CPU. See listBackends().
+   */
+  backend?: Backend;
 }
 
 export interface AttentionResult {
@@ -40,9 +48,10 @@ export interface AttentionResult {
 
 /** Block-sparse prefill attention, computed off the main thread. Rejects with a BlindsightError on bad input. */
 export async function attention(args: AttentionArgs): Promise<AttentionResult> {
-  const { nativeArgs, result } = prepare(args);
+  const { nativeArgs, result, backend } = prepare(args);
   try {
-    await native().attentionAsync(...nativeArgs);
+    if (backend === 'cuda') await requireCuda().addon.attentionAsync(...cudaArgs(args.plan, nativeArgs));
+    else await native().attentionAsync(...nativeArgs);
   } catch (e) {
     throw fromNative(e);
   }
@@ -51,12 +60,19 @@ export async function attention(args: AttentionArgs): Promise<AttentionResult> {
 
 /** The same computation on the calling thread (blocks the event loop for its duration). */
 export function attentionSync(args: AttentionArgs): AttentionResult {
-  const { nativeArgs, result } = prepare(args);
-  callNative(() => native().attentionSync(...nativeArgs));
+  const { nativeArgs, result, backend } = prepare(args);
+  if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(...cudaArgs(args.plan, nativeArgs)));
+  else callNative(() => native().attentionSync(...nativeArgs));
   return result;
 }
 
-function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult } {
+// The CUDA module takes the same arguments with its own plan handle, and element types instead of CPU settings.
+function cudaArgs(plan: MaskPlan, a: AttentionNativeArgs): CudaNativeArgs {
+  const [, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse] = a;
+  return [cudaPlanHandle(requireCuda().addon, plan), q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, 0, 0];
+}
+
+function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult; backend: 'cpu' | 'cuda' } {
   if (typeof a !== 'object' || a === null) throw new TypeError('attention expects an arguments object');
   if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
   const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
@@ -91,6 +107,7 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   const scale = a.scale === undefined ? 1 / Math.sqrt(headDim) : a.scale;
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
   const threads = a.threads === undefined ? 0 : positiveInt(a.threads, 'threads', 1024);
+  const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly: a.isa !== undefined ? 'isa' : undefined });
   let isa: string | null = null;
   if (a.isa !== undefined) {
     const available = native().cpuInfo().isas;
@@ -101,6 +118,7 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   return {
     nativeArgs: [a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa],
     result: lse ? { out, lse } : { out },
+    backend,
   };
 }
 

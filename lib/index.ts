@@ -54,3 +54,5 @@ export {
 } from './safetensors.js';
 export { policyFlops, MODEL_SHAPES, type ModelShape, type ModelName, type PolicyFlops, type PolicyFlopsOptions } from './flops.js';
 export { policySvg, planSvg, CATEGORY_COLORS } from './svg.js';
+export { listBackends, BACKENDS, type Backend, type BackendInfo, type CpuBackendInfo, type CudaBackendInfo } from './backends.js';
+export type { CudaDevice } from './cuda.js';

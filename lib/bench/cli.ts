@@ -13,6 +13,7 @@ import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
 import { Layout } from '../layout.js';
 import { MaskPlan } from '../plan.js';
 import { cpuInfo, getThreads, setThreads } from '../runtime.js';
+import { runCudaBench } from './cuda.js';
 import { examplePolicy, fillRandom, median, promptSegments } from './workload.js';
 
 const HELP = `usage: npm run bench -- [options]
@@ -30,7 +31,14 @@ const HELP = `usage: npm run bench -- [options]
   --text-keys BOOL      sparse heads see text keys (default true)
   --no-check            skip the error check against the dense-masked computation
   --json FILE           also write the results as JSON
-  -h, --help            this text`;
+  -h, --help            this text
+
+GPU (needs the CUDA module, npm run build:cuda, and a GPU):
+  --backend cuda        run on the CUDA backend (the options above apply, except --threads and --isa)
+  --dtype T             element type of q/k/v on the GPU: bf16 (default) | f16 | f32
+  --tokens LIST         prompt lengths to sweep, e.g. 8192,16384,32768,65536,131072 (images are added to reach them)
+  --peer torch          also time PyTorch SDPA and FlexAttention (bench/torch_peers.py) on the same prompts
+  --python PATH         python for --peer (default python3)`;
 
 function int(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
@@ -55,6 +63,11 @@ function main(): void {
       'text-keys': { type: 'string' },
       'no-check': { type: 'boolean' },
       json: { type: 'string' },
+      backend: { type: 'string' },
+      dtype: { type: 'string' },
+      tokens: { type: 'string' },
+      peer: { type: 'string' },
+      python: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -75,6 +88,27 @@ function main(): void {
   const threads = int(values.threads, 0, 'threads');
   const isa = values.isa as CpuIsa | undefined;
   const textKeys = values['text-keys'] === undefined ? true : values['text-keys'] !== 'false';
+  if (values.backend !== undefined && values.backend !== 'cpu') {
+    if (values.backend !== 'cuda') throw new RangeError(`--backend must be cpu or cuda, got ${values.backend}`);
+    const dtype = values.dtype ?? 'bf16';
+    if (dtype !== 'bf16' && dtype !== 'f16' && dtype !== 'f32') throw new RangeError(`--dtype must be bf16, f16 or f32, got ${dtype}`);
+    if (values.peer !== undefined && values.peer !== 'torch') throw new RangeError(`--peer must be torch, got ${values.peer}`);
+    runCudaBench({
+      shape,
+      tokens: (values.tokens ?? '').split(',').filter(Boolean).map((t) => int(t, 0, 'tokens')),
+      numHeads,
+      numKvHeads,
+      headDim,
+      repeats,
+      dtype,
+      textKeys,
+      check: !values['no-check'],
+      peer: values.peer === 'torch' ? 'torch' : null,
+      python: values.python ?? 'python3',
+      json: values.json,
+    });
+    return;
+  }
   if (threads > 0) setThreads(threads);
 
   const info = cpuInfo(); // loads the addon, so the plan timing below is the build alone
