@@ -9,6 +9,7 @@
 #include "args.h"
 #include "js_errors.h"
 #include "plan_object.h"
+#include "promise_worker.h"
 
 namespace bs::addon {
 namespace {
@@ -69,7 +70,8 @@ std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info) {
   return call;
 }
 
-Napi::Object toJs(Napi::Env env, const cpu::MassResult& r) {
+Napi::Value toJs(Napi::Env env, MassCall& call) {
+  const cpu::MassResult& r = call.result;
   Napi::Object o = Napi::Object::New(env);
   auto perHead = Napi::Float64Array::New(env, r.perHead.size());
   std::copy(r.perHead.begin(), r.perHead.end(), perHead.Data());
@@ -78,58 +80,17 @@ Napi::Object toJs(Napi::Env env, const cpu::MassResult& r) {
   return o;
 }
 
-class MassWorker : public Napi::AsyncWorker {
- public:
-  MassWorker(Napi::Env env, std::unique_ptr<MassCall> call)
-      : Napi::AsyncWorker(env), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      call_->run();
-    } catch (const Error& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "OUT_OF_MEMORY";
-      SetError("out of memory in the attention-mass pass");
-    }
-  }
-  void OnOK() override {
-    Napi::Object result = toJs(Env(), call_->result);
-    call_.reset();  // unpin on the JS thread
-    deferred_.Resolve(result);
-  }
-  void OnError(const Napi::Error& e) override {
-    call_.reset();
-    deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
-  }
-
- private:
-  std::unique_ptr<MassCall> call_;
-  Napi::Promise::Deferred deferred_;
-  std::string code_ = "NATIVE_ERROR";
-};
-
 }  // namespace
 
 Napi::Value AttentionMassSync(const Napi::CallbackInfo& info) {
   auto call = parse(info);
-  try {
-    call->run();
-  } catch (const Error& e) {
-    throwCoded(info.Env(), e.code(), e.what());
-  } catch (const std::bad_alloc&) {
-    throwCoded(info.Env(), "OUT_OF_MEMORY", "out of memory in the attention-mass pass");
-  }
-  return toJs(info.Env(), call->result);
+  runCoded(info.Env(), "the attention-mass pass", [&] { call->run(); });
+  return toJs(info.Env(), *call);
 }
 
 Napi::Value AttentionMassAsync(const Napi::CallbackInfo& info) {
-  auto* worker = new MassWorker(info.Env(), parse(info));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return PromiseWorker<MassCall>::queue(
+      info.Env(), parse(info), "the attention-mass pass", [](MassCall& c) { c.run(); }, toJs);
 }
 
 }  // namespace bs::addon

@@ -12,9 +12,12 @@
 #include "args.h"
 #include "js_errors.h"
 #include "plan_object.h"
+#include "promise_worker.h"
 
 namespace bs::addon {
 namespace {
+
+constexpr const char* kWhat = "the CUDA backend (host memory)";
 
 struct ElementArray {
   void* data;
@@ -90,70 +93,24 @@ std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, size_t expectedArgs)
   return call;
 }
 
-// Runs fn, turning native failures into coded JS errors.
-template <typename Fn>
-void runCoded(Napi::Env env, Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
-  } catch (const std::bad_alloc&) {
-    throwCoded(env, "OUT_OF_MEMORY", "out of host memory in the CUDA backend");
-  }
-}
-
-class CudaAttentionWorker : public Napi::AsyncWorker {
- public:
-  CudaAttentionWorker(Napi::Env env, std::unique_ptr<Call> call)
-      : Napi::AsyncWorker(env), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      cuda::attentionHost(*call_->plan, call_->problem);
-    } catch (const Error& e) {
-      code_ = e.code();
-      SetError(e.what());
-    } catch (const std::bad_alloc&) {
-      code_ = "OUT_OF_MEMORY";
-      SetError("out of host memory in the CUDA backend");
-    }
-  }
-  void OnOK() override {
-    call_.reset();  // unpin on the JS thread
-    deferred_.Resolve(Env().Undefined());
-  }
-  void OnError(const Napi::Error& e) override {
-    call_.reset();
-    deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
-  }
-
- private:
-  std::unique_ptr<Call> call_;
-  Napi::Promise::Deferred deferred_;
-  std::string code_ = "NATIVE_ERROR";
-};
-
 }  // namespace
 
 Napi::Value CudaAttentionSync(const Napi::CallbackInfo& info) {
   auto call = parse(info, 13);
-  runCoded(info.Env(), [&] { cuda::attentionHost(*call->plan, call->problem); });
+  runCoded(info.Env(), kWhat, [&] { cuda::attentionHost(*call->plan, call->problem); });
   return info.Env().Undefined();
 }
 
 Napi::Value CudaAttentionAsync(const Napi::CallbackInfo& info) {
-  auto* worker = new CudaAttentionWorker(info.Env(), parse(info, 13));
-  Napi::Promise promise = worker->promise();
-  worker->Queue();
-  return promise;
+  return PromiseWorker<Call>::queue(info.Env(), parse(info, 13), kWhat,
+                                   [](Call& c) { cuda::attentionHost(*c.plan, c.problem); });
 }
 
 #if defined(BLINDSIGHT_CUDA_EMULATOR)
 Napi::Value CudaEmulate(const Napi::CallbackInfo& info) {
   auto call = parse(info, 14);
   const bool copiesAtWait = info[13].ToBoolean();
-  runCoded(info.Env(), [&] { cuda::emulateAttention(*call->plan, call->problem, copiesAtWait); });
+  runCoded(info.Env(), kWhat, [&] { cuda::emulateAttention(*call->plan, call->problem, copiesAtWait); });
   return info.Env().Undefined();
 }
 #endif
@@ -163,7 +120,7 @@ Napi::Value CudaBenchmark(const Napi::CallbackInfo& info) {
   auto call = parse(info, 14);
   const int repeats = static_cast<int>(intArg(info, 13, "repeats", 1, 10000));
   cuda::HostTiming t;
-  runCoded(env, [&] { t = cuda::benchmarkHost(*call->plan, call->problem, repeats); });
+  runCoded(env, kWhat, [&] { t = cuda::benchmarkHost(*call->plan, call->problem, repeats); });
   Napi::Object o = Napi::Object::New(env);
   o.Set("uploadMs", Napi::Number::New(env, t.uploadMs));
   o.Set("planMs", Napi::Number::New(env, t.planMs));
