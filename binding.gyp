@@ -73,13 +73,29 @@
       ]
     },
     {
+      "target_name": "bs_kernel_avx512bf16",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64' and OS!='win'", {
+          "sources": ["native/cpu/kernel_avx512bf16.cpp"],
+          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma",
+                        "-mf16c", "-mprefer-vector-width=512"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+                                                       "-mavx512bf16", "-mavx2", "-mfma", "-mf16c",
+                                                       "-mprefer-vector-width=512"] }
+        }]
+      ]
+    },
+    {
       "target_name": "blindsight",
-      "dependencies": ["bs_kernel_generic", "bs_kernel_avx2", "bs_kernel_avx512",
+      "dependencies": ["bs_kernel_generic", "bs_kernel_avx2", "bs_kernel_avx512", "bs_kernel_avx512bf16",
                        "bs_mass_generic", "bs_mass_avx2", "bs_mass_avx512"],
       "sources": [
         "native/core/layout.cpp",
         "native/core/plan.cpp",
         "native/cpu/thread_pool.cpp",
+        "native/cpu/work_order.cpp",
+        "native/cpu/tile_masks.cpp",
         "native/cpu/cpu_backend.cpp",
         "native/cpu/attention_mass.cpp",
         "native/addon/plan_object.cpp",

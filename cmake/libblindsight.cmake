@@ -26,9 +26,10 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
 endif()
 set(_bs_isa_flags_avx2 -mavx2 -mfma -mf16c)
 set(_bs_isa_flags_avx512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mprefer-vector-width=512)
+set(_bs_isa_flags_avx512bf16 ${_bs_isa_flags_avx512} -mavx512bf16)
 foreach(_src IN LISTS _bs_cpu_sources)
   get_filename_component(_name ${_src} NAME_WE)
-  if(_name MATCHES "_(avx2|avx512)$")  # kernel_avx512.cpp, mass_avx2.cpp, ...: every per-ISA translation unit
+  if(_name MATCHES "_(avx2|avx512|avx512bf16)$")  # kernel_avx512.cpp, mass_avx2.cpp, ...: every per-ISA translation unit
     if(_bs_x86 AND NOT MSVC)
       set_source_files_properties(${_src} PROPERTIES COMPILE_OPTIONS "${_bs_isa_flags_${CMAKE_MATCH_1}}")
     else()

@@ -1,19 +1,27 @@
 import { categoryCodes, type HeadCategory } from './categories.js';
+import { DTYPE_CODES, DTYPES, type DType } from './dtype.js';
 import { BlindsightError, callNative, fromNative } from './errors.js';
 import { MaskPlan } from './plan.js';
 import { native, type AttentionNativeArgs } from './native.js';
 import { requestedBackend, resolveBackend, type Backend } from './backends.js';
 import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from './cuda.js';
 
-export type CpuIsa = 'generic' | 'avx2' | 'avx512';
+export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
+
+/** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
+export type Tensor = Float32Array | Uint16Array;
 
 export interface AttentionArgs {
   /** [numTokens, numHeads, headDim], token-major. */
-  q: Float32Array;
+  q: Tensor;
   /** [numTokens, numKvHeads, headDim]. */
-  k: Float32Array;
+  k: Tensor;
   /** [numTokens, numKvHeads, headDim]. */
-  v: Float32Array;
+  v: Tensor;
+  /** Element type of q, k and v (default 'f32'; 'f16' and 'bf16' take Uint16Arrays). Accumulation is always f32. */
+  dtype?: DType;
+  /** Element type of out (default 'f32'). lse is always f32. */
+  outDtype?: DType;
   plan: MaskPlan;
   /** One category per query head. */
   heads: readonly HeadCategory[];
@@ -25,8 +33,8 @@ export interface AttentionArgs {
   scale?: number;
   /** Also return the natural-log log-sum-exp per (token, head). */
   returnLse?: boolean;
-  /** Caller-owned output [numTokens, numHeads, headDim]; must not overlap q, k or v. */
-  out?: Float32Array;
+  /** Caller-owned output [numTokens, numHeads, headDim] of outDtype; must not overlap q, k or v. */
+  out?: Tensor;
   /** Caller-owned LSE output [numTokens, numHeads] (implies returnLse). */
   lse?: Float32Array;
   /** Threads for this call (default: the pool's size, see setThreads). */
@@ -41,13 +49,16 @@ export interface AttentionArgs {
   backend?: Backend;
 }
 
-export interface AttentionResult {
-  out: Float32Array;
+export interface AttentionResult<Out extends Tensor = Float32Array> {
+  out: Out;
   lse?: Float32Array;
 }
 
 /** Block-sparse prefill attention, computed off the main thread. Rejects with a BlindsightError on bad input. */
-export async function attention(args: AttentionArgs): Promise<AttentionResult> {
+export async function attention(args: AttentionArgs & { outDtype?: 'f32' }): Promise<AttentionResult<Float32Array>>;
+export async function attention(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): Promise<AttentionResult<Uint16Array>>;
+export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>>;
+export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>> {
   const { nativeArgs, result, backend } = prepare(args);
   try {
     if (backend === 'cuda') await requireCuda().addon.attentionAsync(...cudaArgs(args.plan, nativeArgs));
@@ -59,20 +70,23 @@ export async function attention(args: AttentionArgs): Promise<AttentionResult> {
 }
 
 /** The same computation on the calling thread (blocks the event loop for its duration). */
-export function attentionSync(args: AttentionArgs): AttentionResult {
+export function attentionSync(args: AttentionArgs & { outDtype?: 'f32' }): AttentionResult<Float32Array>;
+export function attentionSync(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): AttentionResult<Uint16Array>;
+export function attentionSync(args: AttentionArgs): AttentionResult<Tensor>;
+export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
   const { nativeArgs, result, backend } = prepare(args);
   if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(...cudaArgs(args.plan, nativeArgs)));
   else callNative(() => native().attentionSync(...nativeArgs));
   return result;
 }
 
-// The CUDA module takes the same arguments with its own plan handle, and element types instead of CPU settings.
+// The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.
 function cudaArgs(plan: MaskPlan, a: AttentionNativeArgs): CudaNativeArgs {
-  const [, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse] = a;
-  return [cudaPlanHandle(requireCuda().addon, plan), q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, 0, 0];
+  const [, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, , , inputType, outputType] = a;
+  return [cudaPlanHandle(requireCuda().addon, plan), q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, inputType, outputType];
 }
 
-function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult; backend: 'cpu' | 'cuda' } {
+function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult<Tensor>; backend: 'cpu' | 'cuda' } {
   if (typeof a !== 'object' || a === null) throw new TypeError('attention expects an arguments object');
   if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
   const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
@@ -91,10 +105,17 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   const kvLen = n * numKvHeads * headDim;
   if (!Number.isSafeInteger(qLen * 4) || qLen > 2 ** 32 - 1)
     throw new BlindsightError('SIZE_OVERFLOW', `numTokens*numHeads*headDim = ${qLen} elements is more than a Float32Array can hold`);
-  const q = f32(a.q, 'q', qLen, 'numTokens*numHeads*headDim', n);
-  const k = f32(a.k, 'k', kvLen, 'numTokens*numKvHeads*headDim', n);
-  const v = f32(a.v, 'v', kvLen, 'numTokens*numKvHeads*headDim', n);
-  const out = a.out === undefined ? new Float32Array(qLen) : f32(a.out, 'out', qLen, 'numTokens*numHeads*headDim', n);
+  const dtype = dtypeOption(a.dtype, 'dtype');
+  const outDtype = dtypeOption(a.outDtype, 'outDtype');
+  const q = tensor(a.q, dtype, 'q', qLen, 'numTokens*numHeads*headDim', n);
+  const k = tensor(a.k, dtype, 'k', kvLen, 'numTokens*numKvHeads*headDim', n);
+  const v = tensor(a.v, dtype, 'v', kvLen, 'numTokens*numKvHeads*headDim', n);
+  const out =
+    a.out === undefined
+      ? outDtype === 'f32'
+        ? new Float32Array(qLen)
+        : new Uint16Array(qLen)
+      : tensor(a.out, outDtype, 'out', qLen, 'numTokens*numHeads*headDim', n);
   const wantLse = a.lse !== undefined || bool(a.returnLse, 'returnLse');
   const lse = a.lse === undefined ? (wantLse ? new Float32Array(n * numHeads) : null) : f32(a.lse, 'lse', n * numHeads, 'numTokens*numHeads', n);
   for (const [name, o] of [['out', out], ['lse', lse]] as const) {
@@ -116,7 +137,10 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
     isa = a.isa;
   }
   return {
-    nativeArgs: [a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa],
+    nativeArgs: [
+      a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa,
+      DTYPE_CODES[dtype], DTYPE_CODES[outDtype],
+    ],
     result: lse ? { out, lse } : { out },
     backend,
   };
@@ -134,11 +158,32 @@ function bool(v: unknown, name: string): boolean {
   return v;
 }
 
+function dtypeOption(v: unknown, name: string): DType {
+  if (v === undefined) return 'f32';
+  if (typeof v !== 'string' || !(DTYPES as readonly string[]).includes(v))
+    throw new TypeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(v)}`);
+  return v as DType;
+}
+
+function tensor(x: unknown, dtype: DType, name: string, expected: number, formula: string, n: number): Tensor {
+  const want = dtype === 'f32' ? Float32Array : Uint16Array;
+  if (!(x instanceof want)) {
+    const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
+    const hint = dtype === 'f32' && x instanceof Uint16Array ? ` (for f16 / bf16 data pass dtype: 'f16' or 'bf16')` : '';
+    throw new TypeError(`${name} must be a ${want.name} for ${dtype}, got ${got}${hint}`);
+  }
+  return checkLength(x, name, expected, formula, n);
+}
+
 function f32(x: unknown, name: string, expected: number, formula: string, n: number): Float32Array {
   if (!(x instanceof Float32Array)) {
     const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
     throw new TypeError(`${name} must be a Float32Array, got ${got}`);
   }
+  return checkLength(x, name, expected, formula, n);
+}
+
+function checkLength<T extends Tensor>(x: T, name: string, expected: number, formula: string, n: number): T {
   if (x.length !== expected)
     throw new BlindsightError('SHAPE_MISMATCH', `${name} has ${x.length} elements; expected ${formula} = ${expected} (the plan's layout has ${n} tokens)`);
   return x;

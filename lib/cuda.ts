@@ -55,6 +55,7 @@ export type CudaNativeArgs = [
 ];
 export interface NativeCudaAddon {
   NativePlan: NativeAddon['NativePlan'];
+  NativeLayout: NativeAddon['NativeLayout'];
   cudaInfo(): NativeCudaInfo;
   attentionSync(...args: CudaNativeArgs): void;
   attentionAsync(...args: CudaNativeArgs): Promise<void>;
@@ -118,7 +119,9 @@ export function cudaPlanHandle(addon: NativeCudaAddon, plan: MaskPlan): NativePl
   if (!h) {
     const o = plan.options;
     const L = plan.layout;
-    h = new addon.NativePlan(L.cuSeqlens, L.imageIds, L.sinkFlags, o.blockM, o.blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, o.exhaustive);
+    // Handles belong to the module that made them, so the CUDA module gets its own layout and plan objects.
+    const layout = new addon.NativeLayout(L.cuSeqlens, L.imageIds, L.sinkFlags);
+    h = new addon.NativePlan(layout, o.blockM, o.blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, o.exhaustive);
     handles.set(plan, h);
   }
   return h;

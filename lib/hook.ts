@@ -94,7 +94,7 @@ export class LayerAttention {
     return result;
   }
 
-  #args(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): AttentionArgs {
+  #args(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): AttentionArgs & { outDtype?: 'f32' } {
     if (typeof outputs !== 'object' || outputs === null) throw new TypeError('outputs must be an object');
     const o = this.#owner.options;
     return {

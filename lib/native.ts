@@ -35,12 +35,14 @@ export interface NativePlanHandle {
   stats(): NativePlanStats;
   blocks(category: number): NativePlanBlocks;
   info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
+  maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
 }
+/** The native per-token tables of a Layout, built once and shared by every plan of that layout. */
+export type NativeLayoutHandle = object;
 export interface NativeAddon {
+  NativeLayout: new (cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array) => NativeLayoutHandle;
   NativePlan: new (
-    cuSeqlens: Int32Array,
-    imageIds: Int32Array,
-    isSink: Uint8Array,
+    layout: NativeLayoutHandle,
     blockM: number,
     blockN: number,
     window: number,
@@ -55,21 +57,24 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
+  fmaPeak(threads: number, isa: string | null, seconds: number): number;
 }
 export type AttentionNativeArgs = [
   plan: NativePlanHandle,
-  q: Float32Array,
-  k: Float32Array,
-  v: Float32Array,
+  q: Float32Array | Uint16Array,
+  k: Float32Array | Uint16Array,
+  v: Float32Array | Uint16Array,
   heads: Uint8Array,
   numHeads: number,
   numKvHeads: number,
   headDim: number,
   scale: number,
-  out: Float32Array,
+  out: Float32Array | Uint16Array,
   lse: Float32Array | null,
   threads: number,
   isa: string | null,
+  inputType: number,
+  outputType: number,
 ];
 
 export type AttentionMassNativeArgs = [

@@ -1,7 +1,19 @@
 import { categoryCode, categoryCodes, HEAD_CATEGORIES, type HeadCategory } from './categories.js';
 import { callNative } from './errors.js';
 import { Layout } from './layout.js';
-import { native, type NativePlanBlocks, type NativePlanHandle } from './native.js';
+import { native, type NativeLayoutHandle, type NativePlanBlocks, type NativePlanHandle } from './native.js';
+
+// The native side of each Layout, built on its first plan and reused by later ones (a Layout is immutable).
+const nativeLayouts = new WeakMap<Layout, NativeLayoutHandle>();
+function nativeLayout(layout: Layout): NativeLayoutHandle {
+  let h = nativeLayouts.get(layout);
+  if (!h) {
+    const addon = native();
+    h = callNative(() => new addon.NativeLayout(layout.cuSeqlens, layout.imageIds, layout.sinkFlags));
+    nativeLayouts.set(layout, h);
+  }
+  return h;
+}
 
 export interface MaskOptions {
   /** Image queries of sparse heads also see every text key (default true). */
@@ -88,9 +100,7 @@ export class MaskPlan {
     const handle = callNative(
       () =>
         new addon.NativePlan(
-          layout.cuSeqlens,
-          layout.imageIds,
-          layout.sinkFlags,
+          nativeLayout(layout),
           o.blockM,
           o.blockN,
           o.window ?? 0,

@@ -12,11 +12,14 @@ import { attentionSync, type CpuIsa } from '../attention.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
 import { Layout } from '../layout.js';
 import { MaskPlan } from '../plan.js';
-import { cpuInfo, getThreads, setThreads } from '../runtime.js';
+import { cpuInfo, fmaPeak, getThreads, setThreads } from '../runtime.js';
 import { runCudaBench } from './cuda.js';
+import { DTYPES, toDType, type DType } from '../dtype.js';
+import { runSweep, type Policy } from './sweep.js';
 import { examplePolicy, fillRandom, median, promptSegments } from './workload.js';
 
-const HELP = `usage: npm run bench -- [options]
+const HELP = `usage: npm run bench -- [options]            one prompt, every head category (default)
+       npm run bench -- --sweep [sweep options]  time and speedup vs prompt length, images, category, dtype
 
   --images N            images in the prompt (default 8)
   --tokens-per-image N  tokens per image, delimiters included (default 1024)
@@ -27,9 +30,10 @@ const HELP = `usage: npm run bench -- [options]
   --head-dim N          head dim (default 128)
   --repeats N           timed runs per row; the median is reported (default 3)
   --threads N           kernel threads (default: all cores)
-  --isa NAME            force a CPU kernel level: generic | avx2 | avx512
+  --isa NAME            force a CPU kernel level: generic | avx2 | avx512 | avx512bf16
   --text-keys BOOL      sparse heads see text keys (default true)
   --no-check            skip the error check against the dense-masked computation
+  --dtype f32|f16|bf16  input element type (default f32)
   --json FILE           also write the results as JSON
   -h, --help            this text
 
@@ -38,7 +42,20 @@ GPU (needs the CUDA module, npm run build:cuda, and a GPU):
   --dtype T             element type of q/k/v on the GPU: bf16 (default) | f16 | f32
   --tokens LIST         prompt lengths to sweep, e.g. 8192,16384,32768,65536,131072 (images are added to reach them)
   --peer torch          also time PyTorch SDPA and FlexAttention (bench/torch_peers.py) on the same prompts
-  --python PATH         python for --peer (default python3)`;
+  --python PATH         python for --peer (default python3)
+
+sweep options (with --sweep; lists are comma-separated, lengths accept K suffixes):
+  --lengths LIST        prompt lengths (default 1K,2K,4K,8K,16K,32K,64K,128K)
+  --images LIST         images per prompt (default 8,64; shapes with < 32 tokens per image are skipped)
+  --policies LIST       dense, sink, intra-image, intra-image+sink, mixed (default: dense and the three sparse ones)
+  --dtypes LIST         f32, f16, bf16 (default f32)
+  --dense-max N         longest prompt to time all-dense heads on (default 16K)
+  --peer ort            also run ONNX Runtime (GroupQueryAttention causal; Attention with a mask bias per category)
+  --peer-max N          longest prompt for the peer (default 8K: it materialises heads x S^2 scores)
+  --out DIR             where sweep.json and sweep.svg go (default bench-results)
+  --plan-check N        also time plan building at N tokens (default 300K; 0 = off)
+  --max-image-tokens N  skip shapes with more tokens per image (default: no limit)
+  --repeats, --threads, --isa, --heads, --kv-heads, --head-dim as above`;
 
 function int(v: string | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
@@ -47,9 +64,39 @@ function int(v: string | undefined, dflt: number, name: string): number {
   return n;
 }
 
-function main(): void {
+function tokens(v: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kK])?$/.exec(v.trim());
+  if (!m) throw new RangeError(`--${name}: ${v} is not a token count (e.g. 8192 or 8K)`);
+  const n = Math.round(Number(m[1]) * (m[2] ? 1024 : 1));
+  if (n < 1) throw new RangeError(`--${name} must be positive`);
+  return n;
+}
+
+function list<T>(v: string | undefined, dflt: T[], parse: (s: string) => T): T[] {
+  return v === undefined ? dflt : v.split(',').filter(Boolean).map(parse);
+}
+
+function oneOf<T extends string>(allowed: readonly T[], name: string) {
+  return (s: string): T => {
+    if (!(allowed as readonly string[]).includes(s)) throw new RangeError(`--${name}: ${s} is not one of ${allowed.join(', ')}`);
+    return s as T;
+  };
+}
+
+async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
+      sweep: { type: 'boolean' },
+      lengths: { type: 'string' },
+      policies: { type: 'string' },
+      dtypes: { type: 'string' },
+      dtype: { type: 'string' },
+      'dense-max': { type: 'string' },
+      peer: { type: 'string' },
+      'peer-max': { type: 'string' },
+      out: { type: 'string' },
+      'plan-check': { type: 'string' },
+      'max-image-tokens': { type: 'string' },
       images: { type: 'string' },
       'tokens-per-image': { type: 'string' },
       text: { type: 'string' },
@@ -64,9 +111,7 @@ function main(): void {
       'no-check': { type: 'boolean' },
       json: { type: 'string' },
       backend: { type: 'string' },
-      dtype: { type: 'string' },
       tokens: { type: 'string' },
-      peer: { type: 'string' },
       python: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -75,6 +120,31 @@ function main(): void {
     console.log(HELP);
     return;
   }
+  if (values.sweep) {
+    if (values.peer !== undefined && values.peer !== 'ort') throw new RangeError(`--peer: the CPU sweep supports 'ort'`);
+    const threads = int(values.threads, 0, 'threads');
+    if (threads > 0) setThreads(threads);
+    await runSweep({
+      lengths: list(values.lengths, [1, 2, 4, 8, 16, 32, 64, 128].map((k) => k * 1024), (x) => tokens(x, 'lengths')),
+      images: list(values.images, [8, 64], (x) => tokens(x, 'images')),
+      policies: list<Policy>(values.policies, ['dense', 'sink', 'intra-image', 'intra-image+sink'], oneOf<Policy>([...HEAD_CATEGORIES, 'mixed'], 'policies')),
+      dtypes: list<DType>(values.dtypes, ['f32'], oneOf(DTYPES, 'dtypes')),
+      numHeads: int(values.heads, 28, 'heads'),
+      numKvHeads: int(values['kv-heads'], 4, 'kv-heads'),
+      headDim: int(values['head-dim'], 128, 'head-dim'),
+      repeats: Math.max(1, int(values.repeats, 3, 'repeats')),
+      threads,
+      isa: values.isa as CpuIsa | undefined,
+      denseMax: values['dense-max'] === undefined ? 16384 : tokens(values['dense-max'], 'dense-max'),
+      peer: values.peer === 'ort' ? 'ort' : null,
+      peerMax: values['peer-max'] === undefined ? 8192 : tokens(values['peer-max'], 'peer-max'),
+      outDir: values.out ?? 'bench-results',
+      maxImageTokens: values['max-image-tokens'] === undefined ? Number.POSITIVE_INFINITY : tokens(values['max-image-tokens'], 'max-image-tokens'),
+      planCheckTokens: values['plan-check'] === undefined ? 300_000 : values['plan-check'] === '0' ? 0 : tokens(values['plan-check'], 'plan-check'),
+    });
+    return;
+  }
+  const dtype = oneOf(DTYPES, 'dtype')(values.dtype ?? 'f32');
   const shape = {
     images: int(values.images, 8, 'images'),
     tokensPerImage: int(values['tokens-per-image'], 1024, 'tokens-per-image'),
@@ -118,23 +188,27 @@ function main(): void {
   const plan = MaskPlan.build(layout, { textKeys });
   const planMs = performance.now() - t0;
   const exhaustive = MaskPlan.build(layout, { textKeys, exhaustive: true });
-  const q = fillRandom(new Float32Array(n * numHeads * headDim), 1);
-  const k = fillRandom(new Float32Array(n * numKvHeads * headDim), 2);
-  const v = fillRandom(new Float32Array(n * numKvHeads * headDim), 3);
-  const out = new Float32Array(q.length);
+  const qf = fillRandom(new Float32Array(n * numHeads * headDim), 1);
+  const kf = fillRandom(new Float32Array(n * numKvHeads * headDim), 2);
+  const vf = fillRandom(new Float32Array(n * numKvHeads * headDim), 3);
+  const cast = (x: Float32Array) => (dtype === 'f32' ? x : toDType(x, dtype));
+  const q = cast(qf), k = cast(kf), v = cast(vf);
+  const q32 = qf;
+  const out = new Float32Array(q32.length);
+  const peak = fmaPeak({ threads: threads || getThreads(), isa, seconds: 1 });
   console.log(
     `blindsight bench: ${shape.images} images x ${shape.tokensPerImage} tokens, text ${shape.leadingText} + ${shape.textBetween}/gap ` +
-      `= ${n} tokens; ${numHeads} query / ${numKvHeads} KV heads, dim ${headDim}, f32; textKeys ${textKeys}\n` +
+      `= ${n} tokens; ${numHeads} query / ${numKvHeads} KV heads, dim ${headDim}, ${dtype}; textKeys ${textKeys}\n` +
       `CPU kernel ${isa ?? info.defaultIsa} (available: ${info.isas.join(', ')}), ${threads || getThreads()} threads; ` +
       `plan built in ${planMs.toFixed(2)} ms (${plan.numQueryBlocks} query blocks, ${(plan.bytes / 1024).toFixed(1)} KiB); ` +
-      `median of ${repeats} runs`,
+      `median of ${repeats} runs; f32 FMA peak ${peak.toFixed(1)} GFLOP/s`,
   );
 
   const time = (heads: HeadCategory[], p: MaskPlan, dst: Float32Array): number => {
     const ms: number[] = [];
     for (let r = 0; r < repeats; r++) {
       const s = performance.now();
-      attentionSync({ q, k, v, plan: p, heads, numHeads, numKvHeads, headDim, out: dst, isa });
+      attentionSync({ q, k, v, dtype, plan: p, heads, numHeads, numKvHeads, headDim, out: dst, isa });
       ms.push(performance.now() - s);
     }
     return median(ms);
@@ -148,13 +222,13 @@ function main(): void {
     ...HEAD_CATEGORIES.map((c): [string, HeadCategory[]] => [c, Array<HeadCategory>(numHeads).fill(c)]),
     ['mixed (example policy)', examplePolicy(numHeads)],
   ];
-  const check = new Float32Array(q.length);
+  const check = new Float32Array(q32.length);
   for (const [name, heads] of policies) {
     const st = plan.stats(heads);
     const ms = name === 'dense' ? denseMs : time(heads, plan, out);
     let maxErr = Number.NaN;
     if (!values['no-check']) {
-      attentionSync({ q, k, v, plan: exhaustive, heads, numHeads, numKvHeads, headDim, out: check, isa });
+      attentionSync({ q, k, v, dtype, plan: exhaustive, heads, numHeads, numKvHeads, headDim, out: check, isa });
       maxErr = 0;
       for (let i = 0; i < out.length; i++) maxErr = Math.max(maxErr, Math.abs(out[i] - check[i]));
     }
@@ -166,12 +240,13 @@ function main(): void {
       speedup: denseMs / ms,
       idealSpeedup: 1 / st.keptRatio,
       usefulGflops: (st.keptRatio * denseFlops) / ms / 1e6,
+      fractionOfPeak: (st.keptRatio * denseFlops) / ms / 1e6 / peak,
       maxAbsError: maxErr,
     });
   }
 
   const table = [
-    ['policy', 'kept FLOPs', 'dense ms', 'sparse ms', 'speedup', 'ideal', 'useful GFLOP/s', 'max |err|'],
+    ['policy', 'kept FLOPs', 'dense ms', 'sparse ms', 'speedup', 'ideal', 'useful GFLOP/s', 'of peak', 'max |err|'],
     ...rows.map((r) => [
       String(r.policy),
       `${((r.keptFlopRatio as number) * 100).toFixed(1)} %`,
@@ -180,6 +255,7 @@ function main(): void {
       `${(r.speedup as number).toFixed(2)}x`,
       `${(r.idealSpeedup as number).toFixed(2)}x`,
       (r.usefulGflops as number).toFixed(1),
+      `${((r.fractionOfPeak as number) * 100).toFixed(0)} %`,
       Number.isNaN(r.maxAbsError) ? 'skipped' : (r.maxAbsError as number).toExponential(1),
     ]),
   ];
@@ -189,14 +265,12 @@ function main(): void {
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
   if (values.json) {
-    writeFileSync(values.json, JSON.stringify({ shape, numTokens: n, numHeads, numKvHeads, headDim, isa: isa ?? info.defaultIsa, planMs, rows }, null, 2) + '\n');
+    writeFileSync(values.json, JSON.stringify({ shape, numTokens: n, numHeads, numKvHeads, headDim, dtype, isa: isa ?? info.defaultIsa, fmaPeakGflops: peak, planMs, rows }, null, 2) + '\n');
     console.log(`wrote ${values.json}`);
   }
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e: unknown) => {
   console.error(e instanceof Error ? `${e.name}: ${e.message}` : e);
   process.exit(1);
-}
+});

@@ -1,6 +1,8 @@
 // Module entry: registers the plan class, the attention entry points and the CPU backend's settings.
 #include <napi.h>
 
+#include <algorithm>
+
 #include "../core/error.h"
 #include "../cpu/cpu_backend.h"
 #include "../cpu/thread_pool.h"
@@ -37,10 +39,25 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fmaPeak(threads, isa | null, seconds) -> GFLOP/s of a tight FMA loop on that many pool threads.
+Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int threads = static_cast<int>(intArg(info, 0, "threads", 0, 1024));
+  if (!info[2].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "seconds must be a number");
+  const double seconds = std::clamp(info[2].As<Napi::Number>().DoubleValue(), 0.01, 60.0);
+  try {
+    const cpu::Isa isa = info[1].IsString() ? cpu::parseIsa(info[1].As<Napi::String>().Utf8Value()) : cpu::defaultIsa();
+    return Napi::Number::New(env, cpu::fmaPeakGflops(threads, isa, seconds));
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  }
+}
+
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativePlan", NativePlan::Init(env));
+  exports.Set("NativeLayout", NativeLayout::Init(env));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
   exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));
@@ -48,6 +65,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
+  exports.Set("fmaPeak", Napi::Function::New(env, FmaPeak, "fmaPeak"));
   return exports;
 }
 

@@ -16,6 +16,7 @@ struct TypedArrayKind;
 template <> struct TypedArrayKind<float> { static constexpr napi_typedarray_type value = napi_float32_array; };
 template <> struct TypedArrayKind<int32_t> { static constexpr napi_typedarray_type value = napi_int32_array; };
 template <> struct TypedArrayKind<uint8_t> { static constexpr napi_typedarray_type value = napi_uint8_array; };
+template <> struct TypedArrayKind<uint16_t> { static constexpr napi_typedarray_type value = napi_uint16_array; };
 
 template <typename T>
 Napi::TypedArrayOf<T> typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {

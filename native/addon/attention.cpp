@@ -25,22 +25,39 @@ struct Call {
   void run() const { cpu::attention(*plan, problem, threads, isa); }
 };
 
+// q/k/v (and out) are Float32Array for f32, Uint16Array holding raw f16 / bf16 bits otherwise.
+struct Tensor {
+  const void* data;
+  size_t length;
+};
+Tensor tensorArg(const Napi::CallbackInfo& info, size_t i, const char* name, DType type) {
+  if (type == DType::F32) {
+    auto a = typedArrayArg<float>(info, i, name);
+    return {a.Data(), a.ElementLength()};
+  }
+  auto a = typedArrayArg<uint16_t>(info, i, name);
+  return {a.Data(), a.ElementLength()};
+}
+
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 13) throwCoded(env, "BAD_ARGUMENT", "attention expects 13 arguments");
+  if (info.Length() != 15) throwCoded(env, "BAD_ARGUMENT", "attention expects 15 arguments");
   auto call = std::make_unique<Call>();
   call->plan = NativePlan::unwrap(env, info[0]);
-  auto q = typedArrayArg<float>(info, 1, "q");
-  auto k = typedArrayArg<float>(info, 2, "k");
-  auto v = typedArrayArg<float>(info, 3, "v");
-  auto heads = typedArrayArg<uint8_t>(info, 4, "heads");
   AttentionProblem& p = call->problem;
+  p.inputType = static_cast<DType>(intArg(info, 13, "inputType", 0, 2));
+  p.outputType = static_cast<DType>(intArg(info, 14, "outputType", 0, 2));
+  const Tensor q = tensorArg(info, 1, "q", p.inputType);
+  const Tensor k = tensorArg(info, 2, "k", p.inputType);
+  const Tensor v = tensorArg(info, 3, "v", p.inputType);
+  auto heads = typedArrayArg<uint8_t>(info, 4, "heads");
   p.numHeads = static_cast<int32_t>(intArg(info, 5, "numHeads", 1, 1 << 16));
   p.numKvHeads = static_cast<int32_t>(intArg(info, 6, "numKvHeads", 1, 1 << 16));
-  p.headDim = static_cast<int32_t>(intArg(info, 7, "headDim", 1, 1 << 16));
+  p.headDim = static_cast<int32_t>(intArg(info, 7, "headDim", 8, 512));
+  if (p.headDim % 8 != 0) throwCoded(env, "BAD_ARGUMENT", "headDim must be a multiple of 8");
   if (!info[8].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "scale must be a number");
   p.scale = info[8].As<Napi::Number>().FloatValue();
-  auto out = typedArrayArg<float>(info, 9, "out");
+  const Tensor out = tensorArg(info, 9, "out", p.outputType);
   call->threads = static_cast<int>(intArg(info, 11, "threads", 0, 1 << 16));
   try {
     call->isa = info[12].IsString() ? cpu::parseIsa(info[12].As<Napi::String>().Utf8Value()) : cpu::defaultIsa();
@@ -51,8 +68,7 @@ std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
   if (p.numHeads % p.numKvHeads != 0) throwCoded(env, "BAD_GQA", "numHeads must be a multiple of numKvHeads");
   const size_t n = static_cast<size_t>(call->plan->layout().numTokens());
   const size_t qLen = n * p.numHeads * p.headDim, kvLen = n * p.numKvHeads * p.headDim;
-  if (q.ElementLength() != qLen || out.ElementLength() != qLen || k.ElementLength() != kvLen ||
-      v.ElementLength() != kvLen)
+  if (q.length != qLen || out.length != qLen || k.length != kvLen || v.length != kvLen)
     throwCoded(env, "SHAPE_MISMATCH", "tensor lengths do not match the plan's token count and head shape");
   if (heads.ElementLength() != static_cast<size_t>(p.numHeads))
     throwCoded(env, "SHAPE_MISMATCH", "heads must have numHeads entries");
@@ -60,10 +76,10 @@ std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
     if (heads[h] >= kNumCategories) throwCoded(env, "BAD_CATEGORY", "unknown head category code");
     call->heads.push_back(static_cast<HeadCategory>(heads[h]));
   }
-  p.q = q.Data();
-  p.k = k.Data();
-  p.v = v.Data();
-  p.out = out.Data();
+  p.q = q.data;
+  p.k = k.data;
+  p.v = v.data;
+  p.out = const_cast<void*>(out.data);
   p.heads = call->heads.data();
   p.lse = nullptr;
   if (!info[10].IsNull() && !info[10].IsUndefined()) {

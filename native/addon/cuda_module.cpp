@@ -77,7 +77,8 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Object InitCuda(Napi::Env env, Napi::Object exports) {
-  exports.Set("NativePlan", NativePlan::Init(env));
+  exports.Set("NativePlan", NativePlan::Init(env));  // first: it creates the per-environment AddonData
+  exports.Set("NativeLayout", NativeLayout::Init(env));
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("attentionSync", Napi::Function::New(env, CudaAttentionSync, "attentionSync"));
   exports.Set("attentionAsync", Napi::Function::New(env, CudaAttentionAsync, "attentionAsync"));

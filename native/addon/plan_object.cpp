@@ -22,28 +22,52 @@ Napi::Function NativePlan::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativePlan",
                                     {InstanceMethod("stats", &NativePlan::Stats),
                                      InstanceMethod("blocks", &NativePlan::Blocks),
-                                     InstanceMethod("info", &NativePlan::Info)});
-  auto* data = new AddonData{Napi::Persistent(ctor)};
+                                     InstanceMethod("info", &NativePlan::Info),
+                                     InstanceMethod("maskBias", &NativePlan::MaskBias)});
+  auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference()};
   env.SetInstanceData<AddonData>(data);
   return ctor;
 }
 
-// new NativePlan(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array,
-//                blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
+Napi::Function NativeLayout::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeLayout", {});
+  env.GetInstanceData<AddonData>()->layoutConstructor = Napi::Persistent(ctor);
+  return ctor;
+}
+
+// new NativeLayout(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array)
+NativeLayout::NativeLayout(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLayout>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 3) throwCoded(env, "BAD_ARGUMENT", "NativeLayout expects 3 arguments");
+  try {
+    layout_ = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"), copyArg<int32_t>(info, 1, "imageIds"),
+                                             copyArg<uint8_t>(info, 2, "isSink"));
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throwCoded(env, "OUT_OF_MEMORY", "out of memory while building the layout");
+  }
+}
+
+std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->layoutConstructor.Value()))
+    throwCoded(env, "BAD_ARGUMENT", "expected a NativeLayout");
+  return Unwrap(value.As<Napi::Object>())->layout_;
+}
+
+// new NativePlan(layout: NativeLayout, blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
 NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 9) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 9 arguments");
+  if (info.Length() != 7) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 7 arguments");
+  std::shared_ptr<const Layout> layout = NativeLayout::unwrap(env, info[0]);
   PlanOptions o;
-  o.blockM = static_cast<int32_t>(intArg(info, 3, "blockM", 1, 1 << 20));
-  o.blockN = static_cast<int32_t>(intArg(info, 4, "blockN", 1, 1 << 20));
-  o.mask.window = static_cast<int32_t>(intArg(info, 5, "window", 0, INT32_MAX));
-  o.mask.textKeys = info[6].ToBoolean();
-  o.mask.bidirectionalImages = info[7].ToBoolean();
-  o.exhaustive = info[8].ToBoolean();
+  o.blockM = static_cast<int32_t>(intArg(info, 1, "blockM", 1, 1 << 20));
+  o.blockN = static_cast<int32_t>(intArg(info, 2, "blockN", 1, 1 << 20));
+  o.mask.window = static_cast<int32_t>(intArg(info, 3, "window", 0, INT32_MAX));
+  o.mask.textKeys = info[4].ToBoolean();
+  o.mask.bidirectionalImages = info[5].ToBoolean();
+  o.exhaustive = info[6].ToBoolean();
   try {
-    auto layout = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"),
-                                                 copyArg<int32_t>(info, 1, "imageIds"),
-                                                 copyArg<uint8_t>(info, 2, "isSink"));
     plan_ = std::make_shared<const Plan>(std::move(layout), o);
   } catch (const Error& e) {
     throwCoded(env, e.code(), e.what());
@@ -109,6 +133,32 @@ Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
   o.Set("blockN", num(env, plan_->options().blockN));
   o.Set("bytes", num(env, static_cast<int64_t>(plan_->bytes())));
   return o;
+}
+
+// maskBias(category, rowBegin, rowEnd, out: Float32Array, hidden) writes the additive attention bias of query rows
+// [rowBegin, rowEnd) over all numTokens keys: 0 where mask_visible (and same sequence), `hidden` elsewhere. An N x N
+// mask is what dense-masked peers (ONNX Runtime) need; the benchmark builds it here so the rule stays written once.
+Napi::Value NativePlan::MaskBias(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Layout& L = plan_->layout();
+  const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
+  const auto r0 = static_cast<int32_t>(intArg(info, 1, "rowBegin", 0, L.numTokens()));
+  const auto r1 = static_cast<int32_t>(intArg(info, 2, "rowEnd", r0, L.numTokens()));
+  auto out = typedArrayArg<float>(info, 3, "out");
+  if (!info[4].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "hidden must be a number");
+  const float hidden = info[4].As<Napi::Number>().FloatValue();
+  const size_t n = static_cast<size_t>(L.numTokens());
+  if (out.ElementLength() != static_cast<size_t>(r1 - r0) * n)
+    throwCoded(env, "SHAPE_MISMATCH", "out must hold (rowEnd - rowBegin) * numTokens floats");
+  const MaskOptions& mo = plan_->options().mask;
+  const auto& img = L.imageIds();
+  const auto& sink = L.sinkFlags();
+  const auto& seq = L.sequenceOf();
+  float* o = out.Data();
+  for (int32_t q = r0; q < r1; ++q)
+    for (int32_t k = 0; k < L.numTokens(); ++k)
+      *o++ = seq[q] == seq[k] && mask_visible(c, mo, q, k, img[q], img[k], sink[k] != 0) ? 0.0f : hidden;
+  return env.Undefined();
 }
 
 }  // namespace bs::addon

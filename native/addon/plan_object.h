@@ -11,6 +11,19 @@ namespace bs::addon {
 // Per-environment state (worker threads each load their own instance of the addon).
 struct AddonData {
   Napi::FunctionReference planConstructor;
+  Napi::FunctionReference layoutConstructor;
+};
+
+// NativeLayout: a bs::Layout built once from the TS Layout's arrays and shared by every plan built on it, so
+// rebuilding a plan (new options, new blocks) does not rebuild the O(N) per-token tables.
+class NativeLayout : public Napi::ObjectWrap<NativeLayout> {
+ public:
+  static Napi::Function Init(Napi::Env env);  // after NativePlan::Init
+  explicit NativeLayout(const Napi::CallbackInfo& info);
+  static std::shared_ptr<const Layout> unwrap(Napi::Env env, const Napi::Value& value);
+
+ private:
+  std::shared_ptr<const Layout> layout_;
 };
 
 class NativePlan : public Napi::ObjectWrap<NativePlan> {
@@ -23,6 +36,7 @@ class NativePlan : public Napi::ObjectWrap<NativePlan> {
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value Blocks(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
+  Napi::Value MaskBias(const Napi::CallbackInfo& info);
 
   std::shared_ptr<const Plan> plan_;
 };

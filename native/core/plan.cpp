@@ -80,7 +80,17 @@ class Builder {
     const auto& sinks = L_.sinkTokens();
     const int32_t diagEnd = alignDown(s.q0 + 1, s.s0, BN);  // blocks ending at or before here have k1 - 1 <= q0
     const int32_t windowEdge = W_ > 0 ? alignUp(std::max(s.s0, s.q1 - W_), s.s0, BN) : INT32_MIN;
-    for (int32_t k0 = kBegin; k0 < kEnd;) {
+    int32_t k0 = kBegin;
+    // Rows that see everything causal (text rows, dense heads) with no window: every block below the diagonal is
+    // Full whatever segments and sinks it holds (isFull's other conditions do not apply), so it is one run. Without
+    // this, such a block would walk every segment boundary and sink before it: O(images) per block, O(N x images)
+    // per plan.
+    if (!o_.exhaustive && W_ == 0 && (c == HeadCategory::Dense || s.numImages == 0) && diagEnd > k0) {
+      const int32_t e = std::min(diagEnd, kEnd);
+      pushRun(runs, first, k0, e, true);
+      k0 = e;
+    }
+    for (; k0 < kEnd;) {
       const int32_t k1 = std::min(k0 + BN, s.s1);
       if (o_.exhaustive) {
         pushRun(runs, first, k0, kEnd, false);
@@ -226,7 +236,12 @@ Plan::Plan(std::shared_ptr<const Layout> layout, const PlanOptions& options)
     const QuerySummary s = builder.summarize(qb);
     for (int c = 0; c < kNumCategories; ++c) builder.buildBlock(static_cast<HeadCategory>(c), qb, s, categories_[c]);
   }
+}
 
+void Plan::computeCategoryStats() const {
+  const Layout& L = *layout_;
+  const int32_t BN = options_.blockN;
+  Builder builder(L, options_);
   for (int c = 0; c < kNumCategories; ++c) {
     const auto cat = static_cast<HeadCategory>(c);
     CategoryStats& st = stats_.category[c];

@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "layout.h"
@@ -71,7 +72,12 @@ class Plan {
   const Layout& layout() const { return *layout_; }
   const PlanOptions& options() const { return options_; }
   const std::vector<QueryBlock>& queryBlocks() const { return queryBlocks_; }
-  const PlanStats& stats() const { return stats_; }
+  // FLOP accounting, computed on first use (an O(N) pass per category that kernels never need, so it is not part of
+  // the plan build's time); thread-safe.
+  const PlanStats& stats() const {
+    std::call_once(statsOnce_, [this] { computeCategoryStats(); });
+    return stats_;
+  }
 
   struct CategoryPlan {
     std::vector<int32_t> runOffsets;     // numQueryBlocks + 1
@@ -90,7 +96,9 @@ class Plan {
   PlanOptions options_;
   std::vector<QueryBlock> queryBlocks_;
   std::array<CategoryPlan, kNumCategories> categories_;
-  PlanStats stats_;
+  void computeCategoryStats() const;
+  mutable std::once_flag statsOnce_;
+  mutable PlanStats stats_;
 };
 
 }  // namespace bs

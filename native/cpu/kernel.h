@@ -1,33 +1,79 @@
-// The CPU kernel's entry points, one per ISA level, and the scratch each worker thread reuses between work items.
+// The CPU kernel's entry points, one set per ISA level, and the scratch each worker thread reuses between work items.
+//
+// Tile sizes (see kernel_impl.h for the register blocking inside a tile):
+//  - kLanes = 64 query rows per pass: the rows live in vector lanes (S^T[key][row]), so one pass is 4 zmm (AVX-512)
+//    or 8 ymm (AVX2) wide; the transposed query block Q^T is 64 x headDim floats (32 KiB at headDim 128).
+//  - kKeyTile = 64 keys per tile: K and V rows of one tile are 2 x 32 KiB at headDim 128, S/P is 16 KiB and the
+//    output accumulator 32 KiB, so a tile's whole working set (~150 KiB) stays in L2 (1 MiB per core on Zen 4,
+//    >= 256 KiB on every AVX2 part) while each product streams one operand from L2 into register-blocked
+//    accumulators. Larger tiles would spill L2 at headDim 256; smaller ones pay the online-softmax rescale more often.
 #pragma once
+#include <cstddef>
 #include <cstdint>
-#include <vector>
+#include <cstdlib>
+#include <new>
 
 #include "../core/plan.h"
 #include "../core/problem.h"
 
 namespace bs::cpu {
 
-constexpr int32_t kKeyTile = 64;  // keys per inner tile: K^T tile of 64 x headDim floats stays in L1/L2
+constexpr int32_t kKeyTile = 64;
+constexpr int32_t kLanes = 64;
+static_assert(kLanes <= 64, "partial-tile masks hold one bit per lane in a uint64_t");
 
-struct Scratch {
-  std::vector<float> q, acc, s, p, kt, m, l;
-  void ensure(int32_t rows, int32_t headDim) {
-    const size_t qd = static_cast<size_t>(rows) * headDim;
-    if (q.size() < qd) q.resize(qd), acc.resize(qd);
-    if (s.size() < static_cast<size_t>(rows) * kKeyTile) s.resize(static_cast<size_t>(rows) * kKeyTile);
-    if (p.size() < static_cast<size_t>(kKeyTile)) p.resize(kKeyTile);
-    if (kt.size() < static_cast<size_t>(headDim) * kKeyTile) kt.resize(static_cast<size_t>(headDim) * kKeyTile);
-    if (m.size() < static_cast<size_t>(rows)) m.resize(rows), l.resize(rows);
+// One 64-byte-aligned float buffer per worker, grown on demand and kept between work items and calls.
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+  ~Scratch() { std::free(data_); }
+  float* floats(size_t n) {
+    if (n > size_) {
+      std::free(data_);
+      data_ = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      if (!data_) {
+        size_ = 0;
+        throw std::bad_alloc();
+      }
+      size_ = n;
+    }
+    return data_;
   }
+
+ private:
+  float* data_ = nullptr;
+  size_t size_ = 0;
 };
 
-using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, int head, int32_t qbIndex, Scratch&);
+// Where the kernel reads K and V: element (token, kvHead, c) is at k[token * tokenStride + kvHead * headStride + c].
+// The backend passes head-major copies when there are several KV heads (see cpu_backend.cpp).
+struct KvView {
+  const void* k;
+  const void* v;
+  int64_t tokenStride;
+  int64_t headStride;
+};
 
-namespace generic { void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, Scratch&); }
+// masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
+using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, int head, int32_t qbIndex,
+                               const uint64_t* masks, Scratch&);
+// A tight loop of independent FMAs on this ISA's widest vectors; returns the FLOPs it did (2 per lane per FMA).
+using FmaLoopFn = double (*)(int64_t iterations);
+
+#define BS_DECLARE_ISA(ns)                                                             \
+  namespace ns {                                                                       \
+  void attendBlock(const Plan&, const AttentionProblem&, const KvView&, int, int32_t, const uint64_t*, Scratch&); \
+  double fmaLoop(int64_t iterations);                                                  \
+  }
+BS_DECLARE_ISA(generic)
 #if defined(__x86_64__) || defined(_M_X64)
-namespace avx2 { void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, Scratch&); }
-namespace avx512 { void attendBlock(const Plan&, const AttentionProblem&, int, int32_t, Scratch&); }
+BS_DECLARE_ISA(avx2)
+BS_DECLARE_ISA(avx512)
+BS_DECLARE_ISA(avx512bf16)
 #endif
+#undef BS_DECLARE_ISA
 
 }  // namespace bs::cpu

@@ -1,217 +1,745 @@
-// The FlashAttention-style CPU kernel for one (head, query block) work item, written as plain loops that the
-// compiler vectorises. This header is compiled once per ISA level (kernel_avx512.cpp, kernel_avx2.cpp,
-// kernel_generic.cpp) under a different namespace and target flags; cpu_backend.cpp picks one at run time, so a
-// single x86-64 binary is fast on new CPUs and never executes an unsupported instruction on old ones.
+// The FlashAttention-style CPU kernel for one (head, query block) work item, written once in the vector operations of
+// simd.h and compiled per ISA level (kernel_generic.cpp, kernel_avx2.cpp, kernel_avx512.cpp, kernel_avx512bf16.cpp)
+// under its own namespace and -m flags; cpu_backend.cpp picks one at run time, so a single x86-64 binary is fast on
+// new CPUs and never executes an unsupported instruction on old ones.
 //
-// Per key tile: S = (scale*log2e) Q K^T, the element rule on partial tiles, online softmax in base 2, acc += P V.
-// Scratch is O(blockM * headDim + tile), never N x N.
+// Query rows live in vector lanes. Per pass of up to kLanes rows the query block is transposed once into
+// Q^T[d][row] (scaled by scale*log2e), and every key tile computes the transposed scores S^T[key][row]:
+//   Q.K^T  acc[key r][row vector u] += broadcast(K[key r][c]) * Q^T[c][u]   (R keys x VC row vectors in registers)
+//   softmax  column-wise over keys, i.e. lane-wise: max, exp2, sum are plain vertical vector ops, no reductions
+//   P.V    acc[row r][d vector v] += broadcast(P^T[key][row r]) * V[key][v] (R rows x DV d-vectors in registers)
+// Each K row is read contiguously (broadcasts) and each V row as whole vectors, so a tile of gathered keys (sinks and
+// text scattered over many earlier blocks) costs the same as a contiguous one: a query block pays for the keys it
+// visits, never for the blocks they came from. Nothing transposes K or V per tile.
+//
+// bf16 inputs on CPUs with AVX512_BF16 use vdpbf16ps for both products (pairs along headDim for Q.K^T, pairs of keys
+// for P.V, with P rounded to bf16 as GPU flash kernels do); f16 and bf16 elsewhere are widened to f32 once per tile.
+// Accumulation is always f32. The element rule (mask_rule.h) runs only on the plan's partial tiles.
 #ifndef BS_ISA_NS
 #error "define BS_ISA_NS before including kernel_impl.h"
 #endif
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "../core/plan.h"
 #include "../core/problem.h"
+#include "dtype_convert.h"
 #include "kernel.h"
+#include "simd.h"
+
+#if defined(__AVX512BF16__)
+#define BS_KERNEL_DPBF16 1
+#else
+#define BS_KERNEL_DPBF16 0
+#endif
 
 namespace bs::cpu::BS_ISA_NS {
 namespace {
 
+using simd::V;
+constexpr int W = simd::W;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// 2^x for x <= 0 (softmax arguments), accurate to about 1 ulp; -inf and very small x give exactly 0.
-inline float exp2Neg(float x) {
-  const float r = (x + 12582912.0f) - 12582912.0f;  // round to nearest integer, vectorisable
-  const float f = x - r;                             // in [-0.5, 0.5]
-  float p = 1.525273380405984e-05f;
-  p = p * f + 1.5403530393381609e-04f;
-  p = p * f + 1.3333558146428443e-03f;
-  p = p * f + 9.618129107628477e-03f;
-  p = p * f + 5.550410866482158e-02f;
-  p = p * f + 2.402265069591007e-01f;
-  p = p * f + 6.931471805599453e-01f;
-  p = p * f + 1.0f;
-  const int32_t e = static_cast<int32_t>(std::max(r, -126.0f)) + 127;
-  uint32_t bits = static_cast<uint32_t>(e) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return x < -126.0f ? 0.0f : p * scale;
+// Register blocking. AVX-512 (32 zmm): Q.K^T holds 4 keys x 4 row vectors (16 accumulators + 4 Q^T vectors; a K
+// element is an embedded broadcast), fewer row vectors take 8 keys; P.V holds 4 rows x 4 d-vectors (16 + 4 V).
+// AVX2 (16 ymm): 2 keys x 4 row vectors or 4 x 2 or 8 x 1 (8 accumulators + Q^T + one broadcast register);
+// P.V 2 rows x 4 d-vectors. Key groups of 4 / 8 divide the 64-key tile, so full tiles have no remainder.
+#if defined(__AVX512F__)
+constexpr int kQkMaxVecs = 4;
+constexpr int qkKeys(int vecs) { return vecs >= 4 ? 4 : 8; }
+constexpr int kPvRows = 4, kPvVecs = 4;
+#elif defined(__AVX2__)
+constexpr int kQkMaxVecs = 4;
+constexpr int qkKeys(int vecs) { return vecs >= 3 ? 2 : vecs == 2 ? 4 : 8; }
+constexpr int kPvRows = 2, kPvVecs = 4;
+#else
+constexpr int kQkMaxVecs = 2;
+constexpr int qkKeys(int) { return 4; }
+constexpr int kPvRows = 2, kPvVecs = 2;
+#endif
+
+int32_t roundUp(int32_t x, int32_t m) { return (x + m - 1) / m * m; }
+
+// Calls f(std::integral_constant<int, N>) for a run-time n in [1, Max].
+template <int Max, class F>
+inline void withCount(int n, F&& f) {
+  if constexpr (Max >= 1) {
+    if (n == Max) return f(std::integral_constant<int, Max>{});
+    if constexpr (Max > 1) withCount<Max - 1>(n, f);
+  }
 }
 
-struct Tile {
-  const int32_t* keys;  // token indices of the tile's keys
-  int32_t n;            // <= kKeyTile
-  bool full;
+// ---- Q.K^T, f32 ----
+
+// S^T[r][lanes of VC vectors] = sum_c K[r][c] * Q^T[c][lanes], for R keys.
+template <int VC, int R>
+inline void qkBlock(const float* qt, int d, const float* const* krow, float* st) {
+  V acc[R][VC];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) acc[r][u] = simd::zero();
+  for (int c = 0; c < d; ++c) {
+    V q[VC];
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) q[u] = simd::load(qt + c * kLanes + u * W);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const V kb = simd::set1(krow[r][c]);
+#pragma GCC unroll 4
+      for (int u = 0; u < VC; ++u) acc[r][u] = simd::fma(kb, q[u], acc[r][u]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) simd::store(st + r * kLanes + u * W, acc[r][u]);
+}
+
+template <int VC>
+inline void qkKeysLoop(const float* qt, int d, const float* const* krow, int n, float* st) {
+  constexpr int R = qkKeys(VC);
+  int j = 0;
+  for (; j + R <= n; j += R) qkBlock<VC, R>(qt, d, krow + j, st + j * kLanes);
+  for (; j < n; ++j) qkBlock<VC, 1>(qt, d, krow + j, st + j * kLanes);
+}
+
+#if defined(__AVX512F__)
+// As qkBlock, for VC full row vectors plus one half vector (8 rows in a ymm): a query block of 24 rows (the text
+// between two images) then costs 1.5 vectors, not 2. The K broadcast is shared by both widths.
+template <int VC, int R>
+inline void qkHalfBlock(const float* qt, int d, const float* const* krow, float* st) {
+  __m512 acc[R][VC > 0 ? VC : 1];
+  __m256 half[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    half[r] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_setzero_ps();
+  }
+  for (int c = 0; c < d; ++c) {
+    __m512 q[VC > 0 ? VC : 1];
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) q[u] = _mm512_loadu_ps(qt + c * kLanes + u * 16);
+    const __m256 qh = _mm256_loadu_ps(qt + c * kLanes + VC * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 kb = _mm512_set1_ps(krow[r][c]);
+#pragma GCC unroll 4
+      for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_fmadd_ps(kb, q[u], acc[r][u]);
+      half[r] = _mm256_fmadd_ps(_mm512_castps512_ps256(kb), qh, half[r]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) _mm512_storeu_ps(st + r * kLanes + u * 16, acc[r][u]);
+    _mm256_storeu_ps(st + r * kLanes + VC * 16, half[r]);
+  }
+}
+
+template <int VC>
+inline void qkHalfKeys(const float* qt, int d, const float* const* krow, int n, float* st) {
+  constexpr int R = VC >= 3 ? 4 : 8;
+  int j = 0;
+  for (; j + R <= n; j += R) qkHalfBlock<VC, R>(qt, d, krow + j, st + j * kLanes);
+  for (; j < n; ++j) qkHalfBlock<VC, 1>(qt, d, krow + j, st + j * kLanes);
+}
+#endif
+
+void qkF32(const float* qt, int d, const float* const* krow, int n, float* st, int vecs, int rows) {
+#if defined(__AVX512F__)
+  if (rows % 16 != 0 && rows % 16 <= 8) {
+    switch (vecs - 1) {
+      case 0: return qkHalfKeys<0>(qt, d, krow, n, st);
+      case 1: return qkHalfKeys<1>(qt, d, krow, n, st);
+      case 2: return qkHalfKeys<2>(qt, d, krow, n, st);
+      default: return qkHalfKeys<3>(qt, d, krow, n, st);
+    }
+  }
+#else
+  (void)rows;
+#endif
+  for (int u0 = 0; u0 < vecs; u0 += kQkMaxVecs) {
+    withCount<kQkMaxVecs>(std::min(kQkMaxVecs, vecs - u0), [&](auto vc) {
+      qkKeysLoop<decltype(vc)::value>(qt + u0 * W, d, krow, n, st + u0 * W);
+    });
+  }
+}
+
+// ---- P.V, f32 ----
+
+// O[r][c0 .. c0 + DV*W) = alpha[r] * O[r][..] + sum_j P^T[j][r] * V[j][..], for R rows.
+template <int R, int DV>
+inline void pvBlock(float* o, int dp, const float* alpha, const float* pt, const float* const* vrow, int n, int c0) {
+  V acc[R][DV];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const V a = simd::set1(alpha[r]);
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) acc[r][v] = simd::mul(simd::load(o + r * dp + c0 + v * W), a);
+  }
+  for (int j = 0; j < n; ++j) {
+    const float* vr = vrow[j] + c0;
+    V vv[DV];
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) vv[v] = simd::load(vr + v * W);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const V p = simd::set1(pt[j * kLanes + r]);
+#pragma GCC unroll 4
+      for (int v = 0; v < DV; ++v) acc[r][v] = simd::fma(p, vv[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) simd::store(o + r * dp + c0 + v * W, acc[r][v]);
+}
+
+template <int R>
+inline void pvRows(float* o, int dp, const float* alpha, const float* pt, const float* const* vrow, int n) {
+  const int dvecs = dp / W;
+  int v0 = 0;
+  for (; v0 + kPvVecs <= dvecs; v0 += kPvVecs) pvBlock<R, kPvVecs>(o, dp, alpha, pt, vrow, n, v0 * W);
+  if (v0 < dvecs)
+    withCount<kPvVecs>(dvecs - v0, [&](auto dv) { pvBlock<R, decltype(dv)::value>(o, dp, alpha, pt, vrow, n, v0 * W); });
+}
+
+void pvF32(float* o, int dp, const float* alpha, const float* pt, const float* const* vrow, int n, int rows) {
+  int r = 0;
+  for (; r + kPvRows <= rows; r += kPvRows) pvRows<kPvRows>(o + r * dp, dp, alpha + r, pt + r, vrow, n);
+  for (; r < rows; ++r) pvRows<1>(o + r * dp, dp, alpha + r, pt + r, vrow, n);
+}
+
+// ---- online softmax over one tile, lane-wise ----
+
+// st holds S^T[n][kLanes] in log2 units (times sScale when kScale); on return it holds P^T, and m, l, alpha are
+// updated for the first `vecs` row vectors.
+template <bool kScale>
+void softmaxTile(float* st, int n, int vecs, float sScale, float* m, float* l, float* alpha) {
+  const V scale = simd::set1(sScale);
+  // A row with nothing visible yet keeps m = -inf; measuring against -FLT_MAX instead keeps exp2 at 0 (not NaN).
+  const V lowest = simd::set1(-FLT_MAX);
+  for (int u = 0; u < vecs; ++u) {
+    float* col = st + u * W;
+    V mx = simd::set1(kNegInf);
+    for (int j = 0; j < n; ++j) {
+      V s = simd::load(col + j * kLanes);
+      if constexpr (kScale) {
+        s = simd::mul(s, scale);
+        simd::store(col + j * kLanes, s);
+      }
+      mx = simd::max(mx, s);
+    }
+    const V mOld = simd::load(m + u * W);
+    const V mNew = simd::max(mOld, mx);
+    const V mRef = simd::max(mNew, lowest);
+    const V a = simd::exp2(simd::sub(mOld, mRef));
+    V sum = simd::zero();
+    for (int j = 0; j < n; ++j) {
+      const V p = simd::exp2(simd::sub(simd::load(col + j * kLanes), mRef));
+      simd::store(col + j * kLanes, p);
+      sum = simd::add(sum, p);
+    }
+    simd::store(l + u * W, simd::fma(simd::load(l + u * W), a, sum));
+    simd::store(m + u * W, mNew);
+    simd::store(alpha + u * W, a);
+  }
+}
+
+#if BS_KERNEL_DPBF16
+// ---- bf16 products with vdpbf16ps (each 32-bit lane: acc += a.lo*b.lo + a.hi*b.hi) ----
+
+inline __m512bh asBh(__m512i x) { return reinterpret_cast<__m512bh>(x); }
+
+// qp: Q^T as headDim pairs, [d/2][kLanes] of (Q[row][2c], Q[row][2c+1]); krow: K rows read as bf16 pairs.
+template <int VC, int R>
+inline void qkBf16Block(const uint32_t* qp, int d2, const uint32_t* const* krow, float* st) {
+  __m512 acc[R][VC];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_setzero_ps();
+  for (int c = 0; c < d2; ++c) {
+    __m512i q[VC];
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) q[u] = _mm512_loadu_si512(qp + c * kLanes + u * 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i kb = _mm512_set1_epi32(static_cast<int>(krow[r][c]));
+#pragma GCC unroll 4
+      for (int u = 0; u < VC; ++u) acc[r][u] = _mm512_dpbf16_ps(acc[r][u], asBh(q[u]), asBh(kb));
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int u = 0; u < VC; ++u) _mm512_storeu_ps(st + r * kLanes + u * 16, acc[r][u]);
+}
+
+template <int VC>
+inline void qkBf16Keys(const uint32_t* qp, int d2, const uint32_t* const* krow, int n, float* st) {
+  constexpr int R = qkKeys(VC);
+  int j = 0;
+  for (; j + R <= n; j += R) qkBf16Block<VC, R>(qp, d2, krow + j, st + j * kLanes);
+  for (; j < n; ++j) qkBf16Block<VC, 1>(qp, d2, krow + j, st + j * kLanes);
+}
+
+void qkBf16(const uint32_t* qp, int d2, const uint32_t* const* krow, int n, float* st, int vecs) {
+  withCount<4>(vecs, [&](auto vc) { qkBf16Keys<decltype(vc)::value>(qp, d2, krow, n, st); });
+}
+
+// pp: P^T as key pairs, [n/2][kLanes] of (P[2j][row], P[2j+1][row]); vp: V as key pairs, [n/2][vpStride].
+template <int R, int DV>
+inline void pvBf16Block(float* o, int dp, const float* alpha, const uint32_t* pp, const uint32_t* vp, int vpStride,
+                        int n2, int c0) {
+  __m512 acc[R][DV];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    const __m512 a = _mm512_set1_ps(alpha[r]);
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(o + r * dp + c0 + v * 16), a);
+  }
+  for (int j = 0; j < n2; ++j) {
+    __m512i vv[DV];
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) vv[v] = _mm512_loadu_si512(vp + j * vpStride + c0 + v * 16);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m512i p = _mm512_set1_epi32(static_cast<int>(pp[j * kLanes + r]));
+#pragma GCC unroll 4
+      for (int v = 0; v < DV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], asBh(vv[v]), asBh(p));
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < DV; ++v) _mm512_storeu_ps(o + r * dp + c0 + v * 16, acc[r][v]);
+}
+
+template <int R>
+inline void pvBf16Rows(float* o, int dp, const float* alpha, const uint32_t* pp, const uint32_t* vp, int vpStride, int n2) {
+  const int dvecs = dp / 16;
+  int v0 = 0;
+  for (; v0 + 4 <= dvecs; v0 += 4) pvBf16Block<R, 4>(o, dp, alpha, pp, vp, vpStride, n2, v0 * 16);
+  if (v0 < dvecs)
+    withCount<4>(dvecs - v0, [&](auto dv) {
+      pvBf16Block<R, decltype(dv)::value>(o, dp, alpha, pp, vp, vpStride, n2, v0 * 16);
+    });
+}
+
+void pvBf16(float* o, int dp, const float* alpha, const uint32_t* pp, const uint32_t* vp, int vpStride, int n2, int rows) {
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) pvBf16Rows<4>(o + r * dp, dp, alpha + r, pp + r, vp, vpStride, n2);
+  for (; r < rows; ++r) pvBf16Rows<1>(o + r * dp, dp, alpha + r, pp + r, vp, vpStride, n2);
+}
+
+// P^T (f32, [n][kLanes]) to bf16 key pairs; an odd last key pairs with 0.
+void packPairsP(const float* pt, int n, int vecs, uint32_t* pp) {
+  for (int j = 0; j < n; j += 2) {
+    for (int u = 0; u < vecs; ++u) {
+      const __m512 a = _mm512_loadu_ps(pt + j * kLanes + u * 16);
+      const __m512 b = j + 1 < n ? _mm512_loadu_ps(pt + (j + 1) * kLanes + u * 16) : _mm512_setzero_ps();
+      const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(a)));
+      const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(b)));
+      _mm512_storeu_si512(pp + (j / 2) * kLanes + u * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    }
+  }
+}
+
+// Two bf16 V rows (b may be null: zeros) interleaved element-wise into one row of pairs, zero-padded to vpStride.
+void interleaveRows(const uint16_t* a, const uint16_t* b, int d, uint32_t* out) {
+  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                               24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+  const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_load_si512(kHi);
+  for (int c = 0; c < d; c += 32) {
+    const __mmask32 m = d - c >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << (d - c)) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi16(m, a + c);
+    const __m512i y = b ? _mm512_maskz_loadu_epi16(m, b + c) : _mm512_setzero_si512();
+    _mm512_storeu_si512(out + c, _mm512_permutex2var_epi16(x, lo, y));
+    _mm512_storeu_si512(out + c + 16, _mm512_permutex2var_epi16(x, hi, y));
+  }
+}
+#endif
+
+// The keys of one tile: a contiguous run from the plan, or up to kKeyTile entries of the gathered lists. A partial
+// tile carries one row mask per key (bit i: row i of this pass sees the key), precomputed by TileMasks.
+struct TileKeys {
+  int32_t key[kKeyTile];
+  int n = 0;
+  bool full = false;
+  const uint64_t* bits = nullptr;
 };
 
+// A partial tile with at most this fraction of visible pairs is computed pair by pair (see sparseTile).
+constexpr int kSparseTileDensityInv = 4;
+
+template <DType In, bool Dot>
 class BlockKernel {
+  using Elem = std::conditional_t<In == DType::F32, float, uint16_t>;
+
  public:
-  BlockKernel(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, Scratch& s)
-      : plan_(plan), p_(p), s_(s), d_(p.headDim), cat_(p.heads[head]), qb_(plan.queryBlocks()[qbIndex]) {
-    rows_ = qb_.end - qb_.begin;
+  BlockKernel(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+              const uint64_t* masks, Scratch& s)
+      : plan_(plan), p_(p), kv_(kv), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]),
+        masks_(masks) {
+    head_ = head;
     kvHead_ = head / (p.numHeads / p.numKvHeads);
     qStride_ = static_cast<int64_t>(p.numHeads) * d_;
-    kvStride_ = static_cast<int64_t>(p.numKvHeads) * d_;
-    head_ = head;
-    s.ensure(plan.options().blockM, d_);
+    kvStride_ = kv.tokenStride;
+    kvHeadOffset_ = kvHead_ * kv.headStride;
+    dp_ = roundUp(d_, W);
+    vpStride_ = roundUp(d_, 32);
+    // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
+    direct_ = In == DType::F32 && d_ % W == 0;
+    const size_t tileRows = static_cast<size_t>(kKeyTile) * std::max(dp_, vpStride_);
+    partialKeys_ = 0;
+    {
+      const Plan::CategoryPlan& cp = plan.category(cat_);
+      for (int32_t r = cp.runOffsets[qbIndex]; r < cp.runOffsets[qbIndex + 1]; ++r)
+        if (!cp.runs[r].full) partialKeys_ += cp.runs[r].end - cp.runs[r].begin;
+      for (int32_t g = cp.gatherOffsets[qbIndex]; g < cp.gatherOffsets[qbIndex + 1]; ++g)
+        partialKeys_ += cp.gathers[g].end - cp.gathers[g].begin;
+    }
+    float* base = s.floats(static_cast<size_t>(d_) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
+                           static_cast<size_t>(kLanes) * dp_ + 3 * kLanes + 2 * tileRows +
+                           static_cast<size_t>(kKeyTile / 2) * kLanes + 5 * static_cast<size_t>(std::max(dp_, vpStride_)));
+    qt_ = base;
+    st_ = qt_ + static_cast<size_t>(d_) * kLanes;
+    o_ = st_ + static_cast<size_t>(kKeyTile) * kLanes;
+    m_ = o_ + static_cast<size_t>(kLanes) * dp_;
+    l_ = m_ + kLanes;
+    alpha_ = l_ + kLanes;
+    kc_ = alpha_ + kLanes;
+    vc_ = kc_ + tileRows;
+    pp_ = reinterpret_cast<uint32_t*>(vc_ + tileRows);
+    rowTmp_ = reinterpret_cast<float*>(pp_ + static_cast<size_t>(kKeyTile / 2) * kLanes);
   }
 
-  void run(int32_t qbIndex) {
-    loadQueries();
+  void run() {
     const Plan::CategoryPlan& cp = plan_.category(cat_);
-    int32_t keys[kKeyTile];
-    for (int32_t r = cp.runOffsets[qbIndex]; r < cp.runOffsets[qbIndex + 1]; ++r) {
-      const KeyRun& run = cp.runs[r];
-      for (int32_t k0 = run.begin; k0 < run.end; k0 += kKeyTile) {
-        const int32_t n = std::min(kKeyTile, run.end - k0);
-        for (int32_t j = 0; j < n; ++j) keys[j] = k0 + j;
-        tile({keys, n, run.full});
+    for (int32_t q0 = qb_.begin; q0 < qb_.end; q0 += kLanes) {
+      q0_ = q0;
+      rows_ = std::min(kLanes, qb_.end - q0);
+      vecs_ = (rows_ + W - 1) / W;
+      loadQueries();
+      const uint64_t* bits = masks_ ? masks_ + static_cast<int64_t>((q0 - qb_.begin) / kLanes) * partialKeys_ : nullptr;
+      TileKeys t;
+      for (int32_t r = cp.runOffsets[qbIndex_]; r < cp.runOffsets[qbIndex_ + 1]; ++r) {
+        const KeyRun& run = cp.runs[r];
+        t.full = run.full;
+        for (int32_t k0 = run.begin; k0 < run.end; k0 += kKeyTile) {
+          t.n = std::min(kKeyTile, run.end - k0);
+          for (int j = 0; j < t.n; ++j) t.key[j] = k0 + j;
+          t.bits = run.full ? nullptr : bits;
+          if (!run.full) bits += t.n;
+          tile(t);
+        }
       }
+      // Gathered ranges are concatenated into full tiles, so many short ranges cost like their total length.
+      t.full = false;
+      t.n = 0;
+      t.bits = bits;
+      for (int32_t g = cp.gatherOffsets[qbIndex_]; g < cp.gatherOffsets[qbIndex_ + 1]; ++g) {
+        const GatherRange& range = cp.gathers[g];
+        const int32_t* list = plan_.gatherList(range.list);
+        for (int32_t i = range.begin; i < range.end; ++i) {
+          t.key[t.n++] = list[i];
+          if (t.n == kKeyTile) {
+            tile(t);
+            t.bits += t.n;
+            t.n = 0;
+          }
+        }
+      }
+      if (t.n > 0) tile(t);
+      store();
     }
-    for (int32_t g = cp.gatherOffsets[qbIndex]; g < cp.gatherOffsets[qbIndex + 1]; ++g) {
-      const GatherRange& range = cp.gathers[g];
-      const int32_t* list = plan_.gatherList(range.list);
-      for (int32_t b = range.begin; b < range.end; b += kKeyTile) tile({list + b, std::min(kKeyTile, range.end - b), false});
-    }
-    store();
   }
 
  private:
+  const Elem* qRow(int32_t token) const {
+    return static_cast<const Elem*>(p_.q) + token * qStride_ + static_cast<int64_t>(head_) * d_;
+  }
+  const Elem* kRow(int32_t token) const {
+    return static_cast<const Elem*>(kv_.k) + token * kvStride_ + kvHeadOffset_;
+  }
+  const Elem* vRow(int32_t token) const {
+    return static_cast<const Elem*>(kv_.v) + token * kvStride_ + kvHeadOffset_;
+  }
+
+  // One input row widened to f32 (rowTmp_ when a conversion is needed).
+  const float* widen(const Elem* src, float* dst) const {
+    if constexpr (In == DType::F32) {
+      return src;
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, dst, d_);
+      return dst;
+    } else {
+      simd::widenBf16(src, dst, d_);
+      return dst;
+    }
+  }
+
   void loadQueries() {
-    const float qscale = p_.scale * kLog2e;
-    for (int32_t i = 0; i < rows_; ++i) {
-      const float* src = static_cast<const float*>(p_.q) + (qb_.begin + i) * qStride_ + static_cast<int64_t>(head_) * d_;
-      float* dst = s_.q.data() + static_cast<size_t>(i) * d_;
-      for (int32_t c = 0; c < d_; ++c) dst[c] = src[c] * qscale;
-      s_.m[i] = kNegInf;
-      s_.l[i] = 0.0f;
-    }
-    std::fill(s_.acc.begin(), s_.acc.begin() + static_cast<size_t>(rows_) * d_, 0.0f);
-  }
-
-  void tile(const Tile& t) {
-    float* kt = s_.kt.data();  // K^T: [headDim][kKeyTile], columns >= n zeroed
-    for (int32_t c = 0; c < d_; ++c) std::fill(kt + c * kKeyTile + t.n, kt + (c + 1) * kKeyTile, 0.0f);
-    for (int32_t j = 0; j < t.n; ++j) {
-      const float* kr = static_cast<const float*>(p_.k) + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
-      for (int32_t c = 0; c < d_; ++c) kt[c * kKeyTile + j] = kr[c];
-    }
-    scores(kt);
-    mask(t);
-    softmaxAndAccumulate(t);
-  }
-
-  void scores(const float* kt) {
-    // Four query rows at a time, so each K^T row loaded feeds four FMA chains.
-    int32_t i = 0;
-    for (; i + 4 <= rows_; i += 4) {
-      float a0[kKeyTile] = {}, a1[kKeyTile] = {}, a2[kKeyTile] = {}, a3[kKeyTile] = {};
-      const float* q0 = s_.q.data() + static_cast<size_t>(i) * d_;
-      for (int32_t c = 0; c < d_; ++c) {
-        const float* kr = kt + c * kKeyTile;
-        const float x0 = q0[c], x1 = q0[d_ + c], x2 = q0[2 * d_ + c], x3 = q0[3 * d_ + c];
-        for (int32_t j = 0; j < kKeyTile; ++j) {
-          a0[j] += x0 * kr[j];
-          a1[j] += x1 * kr[j];
-          a2[j] += x2 * kr[j];
-          a3[j] += x3 * kr[j];
+    std::fill(m_, m_ + kLanes, kNegInf);
+    std::fill(l_, l_ + kLanes, 0.0f);
+    std::fill(o_, o_ + static_cast<size_t>(rows_) * dp_, 0.0f);
+    if constexpr (Dot) {
+      // headDim pairs of raw bf16, one 32-bit word per (pair, row); the score scale is applied in the softmax.
+      auto* qp = reinterpret_cast<uint32_t*>(qt_);
+      const int d2 = d_ / 2;
+      std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
+      for (int i = 0; i < rows_; ++i) {
+        const auto* src = reinterpret_cast<const uint32_t*>(qRow(q0_ + i));
+        for (int c = 0; c < d2; ++c) qp[c * kLanes + i] = src[c];
+      }
+    } else {
+      const float qscale = p_.scale * kLog2e;
+      if (rows_ < kLanes) std::fill(qt_, qt_ + static_cast<size_t>(d_) * kLanes, 0.0f);
+#if defined(__AVX2__) || defined(__AVX512F__)
+      // 4 x 4 SSE transposes: a quarter of the instructions of element-wise stores, which matter for the short work
+      // items of sparse heads (a 64-row block that visits only a few hundred keys).
+      const __m128 sc = _mm_set1_ps(qscale);
+      const size_t rowBuf = static_cast<size_t>(std::max(dp_, vpStride_));
+      for (int i0 = 0; i0 < rows_; i0 += 4) {
+        const float* r[4];
+        for (int x = 0; x < 4; ++x)
+          r[x] = i0 + x < rows_ ? widen(qRow(q0_ + i0 + x), rowTmp_ + x * rowBuf) : zeroRow();
+        for (int c = 0; c < d_; c += 4) {
+          __m128 a0 = _mm_mul_ps(_mm_loadu_ps(r[0] + c), sc), a1 = _mm_mul_ps(_mm_loadu_ps(r[1] + c), sc);
+          __m128 a2 = _mm_mul_ps(_mm_loadu_ps(r[2] + c), sc), a3 = _mm_mul_ps(_mm_loadu_ps(r[3] + c), sc);
+          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
+          _mm_storeu_ps(qt_ + (c + 0) * kLanes + i0, a0);
+          _mm_storeu_ps(qt_ + (c + 1) * kLanes + i0, a1);
+          _mm_storeu_ps(qt_ + (c + 2) * kLanes + i0, a2);
+          _mm_storeu_ps(qt_ + (c + 3) * kLanes + i0, a3);
         }
       }
-      float* srow = s_.s.data() + static_cast<size_t>(i) * kKeyTile;
-      std::memcpy(srow, a0, sizeof a0);
-      std::memcpy(srow + kKeyTile, a1, sizeof a1);
-      std::memcpy(srow + 2 * kKeyTile, a2, sizeof a2);
-      std::memcpy(srow + 3 * kKeyTile, a3, sizeof a3);
-    }
-    for (; i < rows_; ++i) {
-      float a0[kKeyTile] = {};
-      const float* qi = s_.q.data() + static_cast<size_t>(i) * d_;
-      for (int32_t c = 0; c < d_; ++c) {
-        const float* kr = kt + c * kKeyTile;
-        for (int32_t j = 0; j < kKeyTile; ++j) a0[j] += qi[c] * kr[j];
+#else
+      for (int i = 0; i < rows_; ++i) {
+        const float* src = widen(qRow(q0_ + i), rowTmp_);
+        for (int c = 0; c < d_; ++c) qt_[c * kLanes + i] = src[c] * qscale;
       }
-      std::memcpy(s_.s.data() + static_cast<size_t>(i) * kKeyTile, a0, sizeof a0);
+#endif
     }
   }
 
-  void mask(const Tile& t) {
-    const auto& imageIds = plan_.layout().imageIds();
-    const auto& sinks = plan_.layout().sinkFlags();
-    const MaskOptions& mo = plan_.options().mask;
-    for (int32_t i = 0; i < rows_; ++i) {
-      float* srow = s_.s.data() + static_cast<size_t>(i) * kKeyTile;
-      for (int32_t j = t.n; j < kKeyTile; ++j) srow[j] = kNegInf;
-      if (t.full) continue;
-      const int32_t q = qb_.begin + i;
-      const int32_t qImage = imageIds[q];
-      for (int32_t j = 0; j < t.n; ++j) {
-        const int32_t k = t.keys[j];
-        if (!mask_visible(cat_, mo, q, k, qImage, imageIds[k], sinks[k] != 0)) srow[j] = kNegInf;
+  // headDim zeros (the padding rows of a query pass).
+  const float* zeroRow() {
+    float* z = rowTmp_ + 4 * static_cast<size_t>(std::max(dp_, vpStride_));
+    std::fill(z, z + d_, 0.0f);
+    return z;
+  }
+
+  void tile(const TileKeys& t) {
+    bool masked = !t.full;
+    if (masked) {
+      int64_t pairs = 0;
+      for (int j = 0; j < t.n; ++j) pairs += __builtin_popcountll(t.bits[j]);
+      if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
+      // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
+      masked = pairs != static_cast<int64_t>(t.n) * rows_;
+    }
+    if constexpr (Dot) {
+#if BS_KERNEL_DPBF16
+      const uint32_t* krow[kKeyTile];
+      for (int j = 0; j < t.n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(kRow(t.key[j]));
+      qkBf16(reinterpret_cast<const uint32_t*>(qt_), d_ / 2, krow, t.n, st_, vecs_);
+      if (masked) applyMask(t);
+      softmaxTile<true>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
+      const int n2 = (t.n + 1) / 2;
+      auto* vp = reinterpret_cast<uint32_t*>(vc_);
+      for (int j = 0; j < t.n; j += 2)
+        interleaveRows(vRow(t.key[j]), j + 1 < t.n ? vRow(t.key[j + 1]) : nullptr, d_, vp + (j / 2) * vpStride_);
+      packPairsP(st_, t.n, vecs_, pp_);
+      pvBf16(o_, dp_, alpha_, pp_, vp, vpStride_, n2, rows_);
+#endif
+    } else {
+      const float* krow[kKeyTile];
+      const float* vrow[kKeyTile];
+      if (direct_) {
+        for (int j = 0; j < t.n; ++j) {
+          krow[j] = reinterpret_cast<const float*>(kRow(t.key[j]));
+          vrow[j] = reinterpret_cast<const float*>(vRow(t.key[j]));
+        }
+      } else {
+        // Widen (or pad) the tile's rows once into compact f32 rows of dp_ floats.
+        for (int j = 0; j < t.n; ++j) {
+          float* kd = kc_ + static_cast<size_t>(j) * dp_;
+          float* vd = vc_ + static_cast<size_t>(j) * dp_;
+          copyRow(kRow(t.key[j]), kd);
+          copyRow(vRow(t.key[j]), vd);
+          krow[j] = kd;
+          vrow[j] = vd;
+        }
+      }
+      qkF32(qt_, d_, krow, t.n, st_, vecs_, rows_);
+      if (masked) applyMask(t);
+      softmaxTile<false>(st_, t.n, vecs_, 1.0f, m_, l_, alpha_);
+      pvF32(o_, dp_, alpha_, st_, vrow, t.n, rows_);
+    }
+  }
+
+  void copyRow(const Elem* src, float* dst) const {
+    if constexpr (In == DType::F32) {
+      std::memcpy(dst, src, sizeof(float) * d_);
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, dst, d_);
+    } else {
+      simd::widenBf16(src, dst, d_);
+    }
+    std::fill(dst + d_, dst + dp_, 0.0f);
+  }
+
+  // Hidden pairs of a partial tile become -inf (the element rule's verdicts come precomputed as row bits).
+  void applyMask(const TileKeys& t) {
+    const V hidden = simd::set1(kNegInf);
+    for (int j = 0; j < t.n; ++j) {
+      const uint64_t b = t.bits[j];
+      float* srow = st_ + j * kLanes;
+      for (int u = 0; u < vecs_; ++u)
+        simd::store(srow + u * W, simd::keepLanes(simd::load(srow + u * W), static_cast<uint32_t>(b >> (u * W)), hidden));
+    }
+  }
+
+  // A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only itself) is computed row
+  // by row over its visible pairs only: one dot product per pair, a scalar online-softmax update per row, and one
+  // axpy per pair, so the tile costs its visible pairs rather than rows x keys.
+  void sparseTile(const TileKeys& t) {
+    const float sc = p_.scale * kLog2e;
+    uint8_t count[kLanes] = {};
+    uint8_t keysOf[kLanes][kKeyTile];
+    for (int j = 0; j < t.n; ++j)
+      for (uint64_t b = t.bits[j]; b; b &= b - 1) {
+        const int i = __builtin_ctzll(b);
+        keysOf[i][count[i]++] = static_cast<uint8_t>(j);
+      }
+    float score[kKeyTile];
+    for (int i = 0; i < rows_; ++i) {
+      if (!count[i]) continue;
+      const float* qr = widenRow(qRow(q0_ + i), rowTmp_);
+      float mx = m_[i];
+      for (int x = 0; x < count[i]; ++x) {
+        score[x] = simd::dot(qr, widenRow(kRow(t.key[keysOf[i][x]]), kc_), d_) * sc;
+        mx = std::max(mx, score[x]);
+      }
+      float* o = o_ + static_cast<size_t>(i) * dp_;
+      if (mx > m_[i]) {
+        const float alpha = m_[i] == kNegInf ? 0.0f : exp2Scalar(m_[i] - mx);
+        l_[i] *= alpha;
+        simd::scale(alpha, o, d_);
+        m_[i] = mx;
+      }
+      for (int x = 0; x < count[i]; ++x) {
+        const float p = exp2Scalar(score[x] - mx);
+        l_[i] += p;
+        simd::axpy(p, widenRow(vRow(t.key[keysOf[i][x]]), vc_), o, d_);
       }
     }
   }
 
-  void softmaxAndAccumulate(const Tile& t) {
-    float* prow = s_.p.data();
-    for (int32_t i = 0; i < rows_; ++i) {
-      const float* srow = s_.s.data() + static_cast<size_t>(i) * kKeyTile;
-      float mx = kNegInf;
-      for (int32_t j = 0; j < kKeyTile; ++j) mx = std::max(mx, srow[j]);
-      const float mNew = std::max(s_.m[i], mx);
-      if (mNew == kNegInf) continue;  // nothing visible to this row yet
-      const float alpha = exp2Neg(s_.m[i] - mNew);
-      float sum = 0.0f;
-      for (int32_t j = 0; j < kKeyTile; ++j) {
-        prow[j] = exp2Neg(srow[j] - mNew);
-        sum += prow[j];
-      }
-      s_.m[i] = mNew;
-      s_.l[i] = s_.l[i] * alpha + sum;
-      float* acc = s_.acc.data() + static_cast<size_t>(i) * d_;
-      if (alpha != 1.0f)
-        for (int32_t c = 0; c < d_; ++c) acc[c] *= alpha;
-      for (int32_t j = 0; j < t.n; ++j) {
-        const float pj = prow[j];
-        if (pj == 0.0f) continue;
-        const float* vr = static_cast<const float*>(p_.v) + t.keys[j] * kvStride_ + static_cast<int64_t>(kvHead_) * d_;
-        for (int32_t c = 0; c < d_; ++c) acc[c] += pj * vr[c];
-      }
+  static float exp2Scalar(float x) {
+    x = std::max(x, simd::kExpFloor);
+    const float r = std::nearbyint(x);
+    const float f = x - r;
+    float p = simd::kP6;
+    p = p * f + simd::kP5;
+    p = p * f + simd::kP4;
+    p = p * f + simd::kP3;
+    p = p * f + simd::kP2;
+    p = p * f + simd::kP1;
+    p = p * f + 1.0f;
+    return p * bitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(r) + 127) << 23);
+  }
+
+  const float* widenRow(const Elem* src, float* buf) const {
+    if constexpr (In == DType::F32) {
+      return src;
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, buf, d_);
+      return buf;
+    } else {
+      simd::widenBf16(src, buf, d_);
+      return buf;
     }
   }
 
   void store() {
-    for (int32_t i = 0; i < rows_; ++i) {
-      const int64_t token = qb_.begin + i;
-      float* dst = static_cast<float*>(p_.out) + token * qStride_ + static_cast<int64_t>(head_) * d_;
-      const float* acc = s_.acc.data() + static_cast<size_t>(i) * d_;
-      const float inv = 1.0f / s_.l[i];  // l > 0: every row sees at least itself
-      for (int32_t c = 0; c < d_; ++c) dst[c] = acc[c] * inv;
-      if (p_.lse) p_.lse[token * p_.numHeads + head_] = s_.m[i] * kLn2 + std::log(s_.l[i]);
+    for (int i = 0; i < rows_; ++i) {
+      const int64_t token = q0_ + i;
+      const float inv = 1.0f / l_[i];  // l > 0: every row sees at least itself
+      float* acc = o_ + static_cast<size_t>(i) * dp_;
+      for (int c = 0; c < d_; ++c) acc[c] *= inv;
+      const int64_t at = token * qStride_ + static_cast<int64_t>(head_) * d_;
+      switch (p_.outputType) {
+        case DType::F32: std::memcpy(static_cast<float*>(p_.out) + at, acc, sizeof(float) * d_); break;
+        case DType::F16: simd::narrowF16(acc, static_cast<uint16_t*>(p_.out) + at, d_); break;
+        case DType::BF16: simd::narrowBf16(acc, static_cast<uint16_t*>(p_.out) + at, d_); break;
+      }
+      if (p_.lse) p_.lse[token * p_.numHeads + head_] = m_[i] * kLn2 + std::log(l_[i]);
     }
   }
 
   const Plan& plan_;
   const AttentionProblem& p_;
-  Scratch& s_;
+  const KvView& kv_;
   int32_t d_;
   HeadCategory cat_;
+  int32_t qbIndex_;
   const QueryBlock& qb_;
-  int32_t rows_ = 0;
-  int32_t kvHead_ = 0;
-  int32_t head_ = 0;
-  int64_t qStride_ = 0, kvStride_ = 0;
+  int head_ = 0, kvHead_ = 0;
+  int64_t qStride_ = 0, kvStride_ = 0, kvHeadOffset_ = 0;
+  int32_t dp_ = 0, vpStride_ = 0;
+  bool direct_ = false;
+  const uint64_t* masks_;
+  int64_t partialKeys_ = 0;
+  int32_t q0_ = 0, rows_ = 0, vecs_ = 0;
+  float *qt_, *st_, *o_, *m_, *l_, *alpha_, *kc_, *vc_, *rowTmp_;
+  uint32_t* pp_;
 };
 
 }  // namespace
 
-void attendBlock(const Plan& plan, const AttentionProblem& p, int head, int32_t qbIndex, Scratch& scratch) {
-  BlockKernel(plan, p, head, qbIndex, scratch).run(qbIndex);
+void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+                 const uint64_t* masks, Scratch& scratch) {
+  switch (p.inputType) {
+    case DType::F32: BlockKernel<DType::F32, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
+    case DType::F16: BlockKernel<DType::F16, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
+    case DType::BF16:
+      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, kv, head, qbIndex, masks, scratch).run();
+      break;
+  }
+}
+
+double fmaLoop(int64_t iterations) {
+  constexpr int kChains = 12;  // > FMA latency x throughput on every target, and fits 16 ymm registers with b and c
+  V acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = simd::set1(1.0f + 0.001f * i);
+  const V b = simd::set1(0.9999999f), c = simd::set1(1e-7f);
+  for (int64_t it = 0; it < iterations; ++it) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = simd::fma(acc[i], b, c);
+  }
+  V sum = acc[0];
+  for (int i = 1; i < kChains; ++i) sum = simd::add(sum, acc[i]);
+  alignas(64) float lanes[W];
+  simd::store(lanes, sum);
+  volatile float sink = lanes[0];
+  (void)sink;
+  return static_cast<double>(iterations) * kChains * W * 2.0;
 }
 
 }  // namespace bs::cpu::BS_ISA_NS
+
+#undef BS_KERNEL_DPBF16
