@@ -11,7 +11,7 @@ import path from 'node:path';
 import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
 import { requireCuda, type ElementType } from '../cuda.js';
 import { cudaAttentionRaw, cudaBenchmark, type CudaRawArgs } from '../cuda_calls.js';
-import { toBf16Bits, toF16Bits } from '../half.js';
+import { toDType } from '../dtype.js';
 import { Layout } from '../layout.js';
 import { MaskPlan } from '../plan.js';
 import { packageRoot } from '../native.js';
@@ -69,7 +69,7 @@ function randomInput(n: number, seed: number, dtype: ElementType): Float32Array 
   for (let at = 0, s = seed; at < n; at += chunk, s += 7919) {
     const m = Math.min(chunk, n - at);
     const part = fillRandom(tmp.subarray(0, m), s);
-    out.set(dtype === 'bf16' ? toBf16Bits(part) : toF16Bits(part), at);
+    out.set(toDType(part, dtype), at);
   }
   return out;
 }
