@@ -100,7 +100,7 @@ describe('the packed tarball installs and runs without a compiler', () => {
       'native/include/blindsight.h', 'native/capi/attention_api.cpp', 'CMakeLists.txt', 'cmake/libblindsight.cmake', `prebuilds/${target}/blindsight.node`,
       `prebuilds/${target}/cuda/blindsight.node`])
       expect(files).toContain(f);
-    const allowed = /^(package\.json|README\.md|binding\.gyp|CMakeLists\.txt|dist\/.*\.(js|d\.ts)|native\/.*\.(h|cpp|cu|cuh)|cmake\/.*|prebuilds\/.*\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|CMakeLists\.txt|dist\/.*\.(js|d\.ts)|native\/.*\.(h|cpp|cu|cuh)|cmake\/.*|prebuilds\/.*\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
