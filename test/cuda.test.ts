@@ -112,7 +112,7 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
 
   it.skipIf(gpu)('its native entry point refuses with CUDA_UNAVAILABLE when there is no device', () => {
     const { addon } = loaded();
-    const plan = new addon.NativePlan(small.cuSeqlens, small.imageIds, small.sinkFlags, 64, 64, 0, true, false, false);
+    const plan = new addon.NativePlan(new addon.NativeLayout(small.cuSeqlens, small.imageIds, small.sinkFlags), 64, 64, 0, true, false, false);
     const out = new Float32Array(smallQkv.q.length);
     const heads = new Uint8Array([0, 1, 2, 3]);
     expect(() => addon.attentionSync(plan, smallQkv.q, smallQkv.k, smallQkv.v, heads, 4, 2, 64, 0.125, out, null, 0, 0)).toThrow(
@@ -141,7 +141,7 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
       const numHeads = numKvHeads * (1 + (seed % 4));
       const heads: HeadCategory[] = Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[(h * 7 + seed) % 4]);
       const codes = new Uint8Array(heads.map((c) => HEAD_CATEGORIES.indexOf(c)));
-      const handle = new addon.NativePlan(L.cuSeqlens, L.imageIds, L.sinkFlags, blockM, blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, seed === 5);
+      const handle = new addon.NativePlan(new addon.NativeLayout(L.cuSeqlens, L.imageIds, L.sinkFlags), blockM, blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, seed === 5);
       const { items, tiles } = addon.inspect(handle, codes, numKvHeads, rowsPerCta, keysPerTile);
       checkLaunch(plan, heads, numHeads, numKvHeads, rowsPerCta, keysPerTile, items, tiles);
     }
