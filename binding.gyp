@@ -37,7 +37,7 @@
         ["target_arch=='x64' and OS!='win'", {
           "sources": ["native/cpu/kernel_avx512.cpp"],
           "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c",
-                        "-mprefer-vector-width=512"],
+                        "-mprefer-vector-width=512", "-Wno-maybe-uninitialized"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
                                                        "-mavx2", "-mfma", "-mf16c", "-mprefer-vector-width=512"] }
         }]
@@ -79,7 +79,7 @@
         ["target_arch=='x64' and OS!='win'", {
           "sources": ["native/cpu/kernel_avx512bf16.cpp"],
           "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma",
-                        "-mf16c", "-mprefer-vector-width=512"],
+                        "-mf16c", "-mprefer-vector-width=512", "-Wno-maybe-uninitialized"],
           "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
                                                        "-mavx512bf16", "-mavx2", "-mfma", "-mf16c",
                                                        "-mprefer-vector-width=512"] }

@@ -19,6 +19,7 @@
 #error "define BS_ISA_NS before including kernel_impl.h"
 #endif
 #include <algorithm>
+#include <bit>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -546,7 +547,7 @@ class BlockKernel {
     bool masked = !t.full;
     if (masked) {
       int64_t pairs = 0;
-      for (int j = 0; j < t.n; ++j) pairs += __builtin_popcountll(t.bits[j]);
+      for (int j = 0; j < t.n; ++j) pairs += std::popcount(t.bits[j]);
       if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
       // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
       masked = pairs != static_cast<int64_t>(t.n) * rows_;
@@ -622,7 +623,7 @@ class BlockKernel {
     uint8_t keysOf[kLanes][kKeyTile];
     for (int j = 0; j < t.n; ++j)
       for (uint64_t b = t.bits[j]; b; b &= b - 1) {
-        const int i = __builtin_ctzll(b);
+        const int i = std::countr_zero(b);
         keysOf[i][count[i]++] = static_cast<uint8_t>(j);
       }
     float score[kKeyTile];
