@@ -19,7 +19,7 @@ import {
 } from '../dist/index.js';
 import { cudaModule } from '../dist/cuda.js';
 import { cudaAttentionRaw, cudaEmulateRaw } from '../dist/cuda_calls.js';
-import { fromBf16Bits, fromF16Bits, toBf16Bits, toF16Bits } from '../dist/half.js';
+import { fromDType, toDType } from '../dist/dtype.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
 import { poisoned, randomQkv } from './helpers/tensors.js';
 
@@ -249,8 +249,8 @@ interface GpuCase {
   std?: number;
 }
 
-const encode = (x: Float32Array, t: 'f16' | 'bf16') => (t === 'bf16' ? toBf16Bits(x) : toF16Bits(x));
-const decode = (x: Uint16Array, t: 'f16' | 'bf16') => (t === 'bf16' ? fromBf16Bits(x) : fromF16Bits(x));
+const encode = (x: Float32Array, t: 'f16' | 'bf16') => toDType(x, t);
+const decode = (x: Uint16Array, t: 'f16' | 'bf16') => fromDType(x, t);
 
 // engine 'gpu': the CUDA backend on the device. 'emulator': the same kernels' device code run on the CPU under the CTA
 // emulator (native/cuda/emulation/), which needs only the CUDA module.
