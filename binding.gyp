@@ -44,6 +44,35 @@
       ]
     },
     {
+      "target_name": "bs_mass_generic",
+      "type": "static_library",
+      "sources": ["native/cpu/mass_generic.cpp"]
+    },
+    {
+      "target_name": "bs_mass_avx2",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64' and OS!='win'", {
+          "sources": ["native/cpu/mass_avx2.cpp"],
+          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
+        }]
+      ]
+    },
+    {
+      "target_name": "bs_mass_avx512",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='x64' and OS!='win'", {
+          "sources": ["native/cpu/mass_avx512.cpp"],
+          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c",
+                        "-mprefer-vector-width=512"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+                                                       "-mavx2", "-mfma", "-mf16c", "-mprefer-vector-width=512"] }
+        }]
+      ]
+    },
+    {
       "target_name": "bs_kernel_avx512bf16",
       "type": "static_library",
       "conditions": [
@@ -59,7 +88,8 @@
     },
     {
       "target_name": "blindsight",
-      "dependencies": ["bs_kernel_generic", "bs_kernel_avx2", "bs_kernel_avx512", "bs_kernel_avx512bf16"],
+      "dependencies": ["bs_kernel_generic", "bs_kernel_avx2", "bs_kernel_avx512", "bs_kernel_avx512bf16",
+                       "bs_mass_generic", "bs_mass_avx2", "bs_mass_avx512"],
       "sources": [
         "native/core/layout.cpp",
         "native/core/plan.cpp",
@@ -67,8 +97,10 @@
         "native/cpu/work_order.cpp",
         "native/cpu/tile_masks.cpp",
         "native/cpu/cpu_backend.cpp",
+        "native/cpu/attention_mass.cpp",
         "native/addon/plan_object.cpp",
         "native/addon/attention.cpp",
+        "native/addon/attention_mass.cpp",
         "native/addon/addon.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -3,6 +3,8 @@ import { DTYPE_CODES, DTYPES, type DType } from './dtype.js';
 import { BlindsightError, callNative, fromNative } from './errors.js';
 import { MaskPlan } from './plan.js';
 import { native, type AttentionNativeArgs } from './native.js';
+import { requestedBackend, resolveBackend, type Backend } from './backends.js';
+import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from './cuda.js';
 
 export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
 
@@ -39,6 +41,12 @@ export interface AttentionArgs {
   threads?: number;
   /** Force a CPU kernel ISA level (testing, benchmarking). Default: BLINDSIGHT_ISA, else the best the CPU has. */
   isa?: CpuIsa;
+  /**
+   * Where to compute: 'cpu', 'cuda' (host arrays are copied to the GPU and back), or 'auto' (CUDA when a usable GPU
+   * and a kernel for this head dim are present, else CPU). Default: BLINDSIGHT_BACKEND, else 'auto'. `isa` and
+   * `threads` apply to the CPU backend only; setting `isa` keeps 'auto' on the CPU. See listBackends().
+   */
+  backend?: Backend;
 }
 
 export interface AttentionResult<Out extends Tensor = Float32Array> {
@@ -51,9 +59,10 @@ export async function attention(args: AttentionArgs & { outDtype?: 'f32' }): Pro
 export async function attention(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): Promise<AttentionResult<Uint16Array>>;
 export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>>;
 export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>> {
-  const { nativeArgs, result } = prepare(args);
+  const { nativeArgs, result, backend } = prepare(args);
   try {
-    await native().attentionAsync(...nativeArgs);
+    if (backend === 'cuda') await requireCuda().addon.attentionAsync(...cudaArgs(args.plan, nativeArgs));
+    else await native().attentionAsync(...nativeArgs);
   } catch (e) {
     throw fromNative(e);
   }
@@ -65,12 +74,19 @@ export function attentionSync(args: AttentionArgs & { outDtype?: 'f32' }): Atten
 export function attentionSync(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): AttentionResult<Uint16Array>;
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor>;
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
-  const { nativeArgs, result } = prepare(args);
-  callNative(() => native().attentionSync(...nativeArgs));
+  const { nativeArgs, result, backend } = prepare(args);
+  if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(...cudaArgs(args.plan, nativeArgs)));
+  else callNative(() => native().attentionSync(...nativeArgs));
   return result;
 }
 
-function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult<Tensor> } {
+// The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.
+function cudaArgs(plan: MaskPlan, a: AttentionNativeArgs): CudaNativeArgs {
+  const [, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, , , inputType, outputType] = a;
+  return [cudaPlanHandle(requireCuda().addon, plan), q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, inputType, outputType];
+}
+
+function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult<Tensor>; backend: 'cpu' | 'cuda' } {
   if (typeof a !== 'object' || a === null) throw new TypeError('attention expects an arguments object');
   if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
   const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
@@ -112,6 +128,7 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   const scale = a.scale === undefined ? 1 / Math.sqrt(headDim) : a.scale;
   if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
   const threads = a.threads === undefined ? 0 : positiveInt(a.threads, 'threads', 1024);
+  const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly: a.isa !== undefined ? 'isa' : undefined });
   let isa: string | null = null;
   if (a.isa !== undefined) {
     const available = native().cpuInfo().isas;
@@ -125,6 +142,7 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
       DTYPE_CODES[dtype], DTYPE_CODES[outDtype],
     ],
     result: lse ? { out, lse } : { out },
+    backend,
   };
 }
 

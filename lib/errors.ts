@@ -18,6 +18,11 @@ export type BlindsightErrorCode =
   | 'UNSUPPORTED_ISA'
   | 'NATIVE_LOAD_FAILED'
   | 'NATIVE_ERROR'
+  | 'BAD_BACKEND'
+  | 'CUDA_UNAVAILABLE'
+  | 'CUDA_ERROR'
+  | 'CUDA_OUT_OF_MEMORY'
+  | 'UNSUPPORTED_HEAD_DIM'
   | (string & {});
 
 export class BlindsightError extends Error {

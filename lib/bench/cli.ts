@@ -12,9 +12,9 @@ import { attentionSync, type CpuIsa } from '../attention.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
 import { Layout } from '../layout.js';
 import { MaskPlan } from '../plan.js';
-import { cpuInfo, getThreads, setThreads } from '../runtime.js';
+import { cpuInfo, fmaPeak, getThreads, setThreads } from '../runtime.js';
+import { runCudaBench } from './cuda.js';
 import { DTYPES, toDType, type DType } from '../dtype.js';
-import { fmaPeak } from '../runtime.js';
 import { runSweep, type Policy } from './sweep.js';
 import { examplePolicy, fillRandom, median, promptSegments } from './workload.js';
 
@@ -36,6 +36,13 @@ const HELP = `usage: npm run bench -- [options]            one prompt, every hea
   --dtype f32|f16|bf16  input element type (default f32)
   --json FILE           also write the results as JSON
   -h, --help            this text
+
+GPU (needs the CUDA module, npm run build:cuda, and a GPU):
+  --backend cuda        run on the CUDA backend (the options above apply, except --threads and --isa)
+  --dtype T             element type of q/k/v on the GPU: bf16 (default) | f16 | f32
+  --tokens LIST         prompt lengths to sweep, e.g. 8192,16384,32768,65536,131072 (images are added to reach them)
+  --peer torch          also time PyTorch SDPA and FlexAttention (bench/torch_peers.py) on the same prompts
+  --python PATH         python for --peer (default python3)
 
 sweep options (with --sweep; lists are comma-separated, lengths accept K suffixes):
   --lengths LIST        prompt lengths (default 1K,2K,4K,8K,16K,32K,64K,128K)
@@ -103,6 +110,9 @@ async function main(): Promise<void> {
       'text-keys': { type: 'string' },
       'no-check': { type: 'boolean' },
       json: { type: 'string' },
+      backend: { type: 'string' },
+      tokens: { type: 'string' },
+      python: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -110,8 +120,8 @@ async function main(): Promise<void> {
     console.log(HELP);
     return;
   }
-  if (values.peer !== undefined && values.peer !== 'ort') throw new RangeError(`--peer: only 'ort' is supported`);
   if (values.sweep) {
+    if (values.peer !== undefined && values.peer !== 'ort') throw new RangeError(`--peer: the CPU sweep supports 'ort'`);
     const threads = int(values.threads, 0, 'threads');
     if (threads > 0) setThreads(threads);
     await runSweep({
@@ -148,6 +158,27 @@ async function main(): Promise<void> {
   const threads = int(values.threads, 0, 'threads');
   const isa = values.isa as CpuIsa | undefined;
   const textKeys = values['text-keys'] === undefined ? true : values['text-keys'] !== 'false';
+  if (values.backend !== undefined && values.backend !== 'cpu') {
+    if (values.backend !== 'cuda') throw new RangeError(`--backend must be cpu or cuda, got ${values.backend}`);
+    const dtype = values.dtype ?? 'bf16';
+    if (dtype !== 'bf16' && dtype !== 'f16' && dtype !== 'f32') throw new RangeError(`--dtype must be bf16, f16 or f32, got ${dtype}`);
+    if (values.peer !== undefined && values.peer !== 'torch') throw new RangeError(`--peer must be torch, got ${values.peer}`);
+    runCudaBench({
+      shape,
+      tokens: (values.tokens ?? '').split(',').filter(Boolean).map((t) => int(t, 0, 'tokens')),
+      numHeads,
+      numKvHeads,
+      headDim,
+      repeats,
+      dtype,
+      textKeys,
+      check: !values['no-check'],
+      peer: values.peer === 'torch' ? 'torch' : null,
+      python: values.python ?? 'python3',
+      json: values.json,
+    });
+    return;
+  }
   if (threads > 0) setThreads(threads);
 
   const info = cpuInfo(); // loads the addon, so the plan timing below is the build alone

@@ -8,6 +8,7 @@
 #include "../cpu/thread_pool.h"
 #include "args.h"
 #include "attention.h"
+#include "attention_mass.h"
 #include "plan_object.h"
 
 namespace bs::addon {
@@ -59,6 +60,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeLayout", NativeLayout::Init(env));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
+  exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));
+  exports.Set("attentionMassAsync", Napi::Function::New(env, AttentionMassAsync, "attentionMassAsync"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));

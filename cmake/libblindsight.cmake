@@ -1,0 +1,75 @@
+# libblindsight: the C ABI (native/include/blindsight.h) as a shared library, built from the same core and CPU
+# backend sources as the Node addon (binding.gyp), plus native/capi/.
+#
+#   cmake -S . -B build-capi -DCMAKE_BUILD_TYPE=Release && cmake --build build-capi -j
+#   -> build-capi/libblindsight.so (.dylib, .dll), with native/include/blindsight.h as its header
+#
+# Options: BLINDSIGHT_CUDA=ON also compiles native/cuda/ (nvcc) and enables blindsight_attention_cuda().
+# `cmake --install` puts the library in lib/ and the header in include/.
+
+option(BLINDSIGHT_CUDA "Build the CUDA backend into libblindsight (needs nvcc)" OFF)
+
+set(BLINDSIGHT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
+file(READ ${BLINDSIGHT_ROOT}/package.json _bs_package_json)
+string(JSON BLINDSIGHT_VERSION GET ${_bs_package_json} version)
+
+# Globbed rather than listed so a source added for the addon (binding.gyp) is in the library too. The kernel is
+# compiled once per ISA level, each file with its own target flags, exactly as binding.gyp does; cpu_backend.cpp picks
+# one at run time.
+file(GLOB _bs_core_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/core/*.cpp)
+file(GLOB _bs_cpu_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/cpu/*.cpp)
+file(GLOB _bs_capi_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/capi/*.cpp)
+
+set(_bs_x86 FALSE)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(_bs_x86 TRUE)
+endif()
+set(_bs_isa_flags_avx2 -mavx2 -mfma -mf16c)
+set(_bs_isa_flags_avx512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mprefer-vector-width=512)
+set(_bs_isa_flags_avx512bf16 ${_bs_isa_flags_avx512} -mavx512bf16)
+foreach(_src IN LISTS _bs_cpu_sources)
+  get_filename_component(_name ${_src} NAME_WE)
+  if(_name MATCHES "_(avx2|avx512|avx512bf16)$")  # kernel_avx512.cpp, mass_avx2.cpp, ...: every per-ISA translation unit
+    if(_bs_x86 AND NOT MSVC)
+      set_source_files_properties(${_src} PROPERTIES COMPILE_OPTIONS "${_bs_isa_flags_${CMAKE_MATCH_1}}")
+    else()
+      list(REMOVE_ITEM _bs_cpu_sources ${_src})  # binding.gyp likewise builds them only for x64
+    endif()
+  endif()
+endforeach()
+
+add_library(blindsight SHARED ${_bs_core_sources} ${_bs_cpu_sources} ${_bs_capi_sources})
+target_compile_features(blindsight PRIVATE cxx_std_20)
+set_target_properties(blindsight PROPERTIES
+  CXX_EXTENSIONS OFF
+  CXX_VISIBILITY_PRESET hidden  # only BLINDSIGHT_API symbols are exported
+  VISIBILITY_INLINES_HIDDEN ON
+  VERSION ${BLINDSIGHT_VERSION}
+  SOVERSION 0
+  PUBLIC_HEADER ${BLINDSIGHT_ROOT}/native/include/blindsight.h)
+target_include_directories(blindsight PUBLIC
+  $<BUILD_INTERFACE:${BLINDSIGHT_ROOT}/native/include> $<INSTALL_INTERFACE:include>)
+target_compile_definitions(blindsight PRIVATE BLINDSIGHT_BUILDING BLINDSIGHT_VERSION_STRING="${BLINDSIGHT_VERSION}")
+if(NOT MSVC)
+  target_compile_options(blindsight PRIVATE -O3)
+endif()
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  target_link_options(blindsight PRIVATE -Wl,--version-script=${CMAKE_CURRENT_LIST_DIR}/libblindsight.map)
+  set_property(TARGET blindsight APPEND PROPERTY LINK_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/libblindsight.map)
+endif()
+find_package(Threads REQUIRED)
+target_link_libraries(blindsight PRIVATE Threads::Threads)
+
+if(BLINDSIGHT_CUDA)
+  # blindsight_cuda_backend comes from cmake/cuda_addon.cmake (kernels generated per element type and head dim, static
+  # CUDA runtime); the top-level CMakeLists.txt includes it, and it fails the configure when nvcc is missing.
+  target_link_libraries(blindsight PRIVATE blindsight_cuda_backend)
+  target_compile_definitions(blindsight PRIVATE BLINDSIGHT_WITH_CUDA)
+endif()
+
+include(GNUInstallDirs)
+install(TARGETS blindsight
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  PUBLIC_HEADER DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})

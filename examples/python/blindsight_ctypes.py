@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Calling blindsight's C ABI from a Python inference runtime's attention hook, with the standard library only.
+
+The runtime keeps its own activations; blindsight reads q, k, v and writes the output in place, with no copies.
+Buffers may be array.array('f'), bytearray, mmap, numpy arrays (float32, C-contiguous), torch CPU tensors (through
+their data_ptr()), or raw addresses (int).
+
+    cmake -S . -B build-capi && cmake --build build-capi -j
+    python3 examples/python/blindsight_ctypes.py     # a 2-layer demo, checked against a float64 reference
+
+The library is found through BLINDSIGHT_LIBRARY (a path), then build-capi/ of this checkout, then the system's
+library path.
+"""
+import array
+import ctypes
+import ctypes.util
+import json
+import math
+import os
+import random
+import sys
+
+ABI_VERSION = 1  # BLINDSIGHT_ABI_VERSION of the header these declarations mirror
+CATEGORIES = {"dense": 0, "sink": 1, "intra-image": 2, "intra-image+sink": 3}
+TEXT, IMAGE = 0, 1
+F32 = 0
+
+
+class Segment(ctypes.Structure):
+    _fields_ = [("kind", ctypes.c_int32), ("length", ctypes.c_int32)]
+
+
+class PlanOptions(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in
+                ("text_keys", "bidirectional_images", "window", "block_m", "block_n", "exhaustive")]
+
+
+class CategoryStats(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("visible_pairs", "full_blocks", "partial_blocks", "skipped_blocks", "gathered_keys", "computed_pairs")]
+
+
+class PlanStats(ctypes.Structure):
+    _fields_ = [("num_tokens", ctypes.c_int32), ("num_query_blocks", ctypes.c_int32), ("bytes", ctypes.c_int64),
+                ("dense_causal_pairs", ctypes.c_int64), ("grid_blocks", ctypes.c_int64),
+                ("causal_blocks", ctypes.c_int64), ("category", CategoryStats * 4)]
+
+
+class AttentionArgs(ctypes.Structure):
+    _fields_ = [("q", ctypes.c_void_p), ("k", ctypes.c_void_p), ("v", ctypes.c_void_p), ("out", ctypes.c_void_p),
+                ("lse", ctypes.c_void_p), ("heads", ctypes.POINTER(ctypes.c_uint8)), ("num_heads", ctypes.c_int32),
+                ("num_kv_heads", ctypes.c_int32), ("head_dim", ctypes.c_int32), ("scale", ctypes.c_float),
+                ("input_dtype", ctypes.c_int32), ("output_dtype", ctypes.c_int32), ("threads", ctypes.c_int32),
+                ("isa", ctypes.c_char_p)]
+
+
+class BlindsightError(RuntimeError):
+    def __init__(self, status, message):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+def load_library(path=None):
+    """Opens libblindsight, declares its functions and checks that its ABI is the one declared here."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [path, os.environ.get("BLINDSIGHT_LIBRARY"),
+             os.path.join(here, "..", "..", "build-capi", "libblindsight.so"),
+             os.path.join(here, "..", "..", "build-capi", "libblindsight.dylib")]
+    found = next((p for p in paths if p and os.path.exists(p)), None) or ctypes.util.find_library("blindsight")
+    if not found:
+        raise OSError("libblindsight not found: build it (cmake -S . -B build-capi && cmake --build build-capi) "
+                      "or set BLINDSIGHT_LIBRARY")
+    lib = ctypes.CDLL(found)
+    P, I32, St = ctypes.POINTER, ctypes.c_int32, ctypes.c_int
+    for name, res, args in [
+        ("blindsight_version", ctypes.c_char_p, []),
+        ("blindsight_abi_version", ctypes.c_int, []),
+        ("blindsight_cpu_isas", ctypes.c_char_p, []),
+        ("blindsight_last_error", ctypes.c_char_p, []),
+        ("blindsight_status_name", ctypes.c_char_p, [St]),
+        ("blindsight_layout_create", St, [P(I32), I32, P(I32), P(ctypes.c_uint8), I32, P(ctypes.c_void_p)]),
+        ("blindsight_layout_from_segments", St, [P(Segment), P(I32), I32, I32, P(ctypes.c_void_p)]),
+        ("blindsight_layout_num_tokens", I32, [ctypes.c_void_p]),
+        ("blindsight_layout_destroy", None, [ctypes.c_void_p]),
+        ("blindsight_plan_options_init", None, [P(PlanOptions)]),
+        ("blindsight_plan_create", St, [ctypes.c_void_p, P(PlanOptions), P(ctypes.c_void_p)]),
+        ("blindsight_plan_destroy", None, [ctypes.c_void_p]),
+        ("blindsight_plan_get_stats", St, [ctypes.c_void_p, P(PlanStats)]),
+        ("blindsight_attention_args_init", None, [P(AttentionArgs)]),
+        ("blindsight_attention", St, [ctypes.c_void_p, P(AttentionArgs)]),
+    ]:
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = res, args
+    if lib.blindsight_abi_version() != ABI_VERSION:
+        raise OSError(f"{found} has ABI {lib.blindsight_abi_version()}; this module declares ABI {ABI_VERSION}")
+    return lib
+
+
+def _check(lib, status):
+    if status != 0:
+        raise BlindsightError(lib.blindsight_status_name(status).decode(), lib.blindsight_last_error().decode())
+
+
+def _address(buf, nbytes, name, keep):
+    """The address of a float32 buffer the runtime owns, checked for size where Python can tell."""
+    if isinstance(buf, int):
+        return buf
+    if hasattr(buf, "data_ptr"):  # torch tensor (CPU, float32, contiguous)
+        return buf.data_ptr()
+    if hasattr(buf, "__array_interface__"):  # numpy
+        return buf.__array_interface__["data"][0]
+    view = memoryview(buf).cast("B")
+    if view.nbytes < nbytes:
+        raise ValueError(f"{name} holds {view.nbytes} bytes; this call needs {nbytes}")
+    if view.readonly:
+        raise ValueError(f"{name} must be a writable buffer (ctypes takes addresses of writable buffers only)")
+    holder = ctypes.c_char.from_buffer(view)
+    keep.append(holder)
+    return ctypes.addressof(holder)
+
+
+class PromptAttention:
+    """Built once per prompt from its segments and the model's head policy; forward(layer, ...) in each layer."""
+
+    def __init__(self, lib, sequences, policy, num_heads, num_kv_heads, head_dim, global_sinks=1, text_keys=True,
+                 bidirectional_images=False, window=0):
+        self.lib, self.num_heads, self.num_kv_heads, self.head_dim = lib, num_heads, num_kv_heads, head_dim
+        segments = [Segment(kind, length) for seq in sequences for kind, length in seq]
+        per_sequence = (ctypes.c_int32 * len(sequences))(*[len(seq) for seq in sequences])
+        layout, self._plan = ctypes.c_void_p(), ctypes.c_void_p()
+        _check(lib, lib.blindsight_layout_from_segments((Segment * len(segments))(*segments), per_sequence,
+                                                         len(sequences), global_sinks, ctypes.byref(layout)))
+        try:
+            self.num_tokens = lib.blindsight_layout_num_tokens(layout)
+            options = PlanOptions()
+            lib.blindsight_plan_options_init(ctypes.byref(options))
+            options.text_keys, options.bidirectional_images, options.window = int(text_keys), int(bidirectional_images), window
+            _check(lib, lib.blindsight_plan_create(layout, ctypes.byref(options), ctypes.byref(self._plan)))
+        finally:
+            lib.blindsight_layout_destroy(layout)  # the plan keeps what it needs
+        self._heads = [(ctypes.c_uint8 * num_heads)(*[CATEGORIES[c] for c in layer]) for layer in policy]
+        self.stats = PlanStats()
+        _check(lib, lib.blindsight_plan_get_stats(self._plan, ctypes.byref(self.stats)))
+
+    def forward(self, layer, q, k, v, out, lse=None):
+        """Layer `layer`'s attention: q, out [tokens, num_heads, head_dim]; k, v [tokens, num_kv_heads, head_dim]."""
+        n, h, kvh, d, keep = self.num_tokens, self.num_heads, self.num_kv_heads, self.head_dim, []
+        args = AttentionArgs()
+        self.lib.blindsight_attention_args_init(ctypes.byref(args))
+        args.q, args.out = _address(q, 4 * n * h * d, "q", keep), _address(out, 4 * n * h * d, "out", keep)
+        args.k, args.v = _address(k, 4 * n * kvh * d, "k", keep), _address(v, 4 * n * kvh * d, "v", keep)
+        args.lse = None if lse is None else _address(lse, 4 * n * h, "lse", keep)
+        args.heads, args.num_heads, args.num_kv_heads, args.head_dim = self._heads[layer], h, kvh, d
+        args.input_dtype = args.output_dtype = F32
+        _check(self.lib, self.lib.blindsight_attention(self._plan, ctypes.byref(args)))
+        return out
+
+    def kept_ratio(self, layer):
+        """Fraction of dense causal attention FLOPs this layer's heads keep."""
+        visible = sum(self.stats.category[c].visible_pairs for c in self._heads[layer])
+        return visible / (self.num_heads * self.stats.dense_causal_pairs)
+
+    def close(self):
+        if self._plan:
+            self.lib.blindsight_plan_destroy(self._plan)
+            self._plan = ctypes.c_void_p()
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ---- the demo: a runtime's two layers, checked against a float64 transcription of the README's mask semantics ----
+
+def reference(sequences, heads, q, k, v, num_heads, num_kv_heads, d, global_sinks=1, text_keys=True):
+    image, sink, seq = [], [], []
+    next_image = 0
+    for s, segments in enumerate(sequences):
+        start = len(image)
+        for kind, length in segments:
+            image += [next_image if kind == IMAGE else -1] * length
+            sink += [kind == IMAGE] + [False] * (length - 1)
+            seq += [s] * length
+            next_image += kind == IMAGE
+        for t in range(start, min(start + global_sinks, len(image))):
+            sink[t] = True
+    n, scale, group = len(image), 1 / math.sqrt(d), num_heads // num_kv_heads
+    out, lse = [0.0] * (n * num_heads * d), [0.0] * (n * num_heads)
+
+    def visible(cat, qi, ki):
+        if seq[qi] != seq[ki] or ki > qi:
+            return False
+        if image[qi] < 0 or cat == "dense" or ki == qi:
+            return True
+        same = image[ki] == image[qi]
+        return ((cat in ("sink", "intra-image+sink") and sink[ki]) or (cat in ("intra-image", "intra-image+sink") and same)
+                or (text_keys and image[ki] < 0))
+
+    for h, cat in enumerate(heads):
+        kv = h // group
+        for qi in range(n):
+            qv = q[(qi * num_heads + h) * d:(qi * num_heads + h + 1) * d]
+            keys = [ki for ki in range(n) if visible(cat, qi, ki)]
+            scores = [scale * sum(a * b for a, b in zip(qv, k[(ki * num_kv_heads + kv) * d:(ki * num_kv_heads + kv + 1) * d]))
+                      for ki in keys]
+            top = max(scores)
+            weights = [math.exp(s - top) for s in scores]
+            total = sum(weights)
+            lse[qi * num_heads + h] = top + math.log(total)
+            for ki, w in zip(keys, weights):
+                base = (ki * num_kv_heads + kv) * d
+                for j in range(d):
+                    out[(qi * num_heads + h) * d + j] += w / total * v[base + j]
+    return out, lse
+
+
+def main():
+    lib = load_library(sys.argv[1] if len(sys.argv) > 1 else None)
+    sequences = [[(TEXT, 6), (IMAGE, 40), (TEXT, 3), (IMAGE, 30), (TEXT, 5)],  # two prompts packed into one batch
+                 [(IMAGE, 17), (TEXT, 4)]]
+    policy = [["dense", "sink", "intra-image", "intra-image+sink"],
+              ["intra-image", "intra-image", "sink", "dense"]]
+    num_heads, num_kv_heads, head_dim = 4, 2, 16
+    rng = random.Random(7)
+    report = {"version": lib.blindsight_version().decode(), "isas": lib.blindsight_cpu_isas().decode(), "layers": []}
+    with PromptAttention(lib, sequences, policy, num_heads, num_kv_heads, head_dim) as attention:
+        n = attention.num_tokens
+        report["num_tokens"] = n
+        for layer, heads in enumerate(policy):
+            # The runtime's own buffers for this layer.
+            q = array.array("f", (rng.gauss(0, 1) for _ in range(n * num_heads * head_dim)))
+            k = array.array("f", (rng.gauss(0, 1) for _ in range(n * num_kv_heads * head_dim)))
+            v = array.array("f", (rng.gauss(0, 1) for _ in range(n * num_kv_heads * head_dim)))
+            out = array.array("f", [math.nan]) * (n * num_heads * head_dim)  # NaN: an unwritten element shows
+            lse = array.array("f", [math.nan]) * (n * num_heads)
+            attention.forward(layer, q, k, v, out, lse)
+            ref_out, ref_lse = reference(sequences, heads, q, k, v, num_heads, num_kv_heads, head_dim)
+            report["layers"].append({
+                "kept_ratio": attention.kept_ratio(layer),
+                "max_abs_err": max(abs(a - b) for a, b in zip(out, ref_out)),
+                "max_lse_err": max(abs(a - b) for a, b in zip(lse, ref_lse)),
+                "all_written": all(math.isfinite(x) for x in out) and all(math.isfinite(x) for x in lse),
+            })
+    print(json.dumps(report))
+    ok = all(l["all_written"] and l["max_abs_err"] < 1e-4 and l["max_lse_err"] < 1e-4 for l in report["layers"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,11 @@
+#pragma once
+#include <napi.h>
+
+namespace bs::addon {
+// attentionMass(plan, q, k, dtype, numHeads, numKvHeads, headDim, scale, perToken | null, threads, isa | null)
+//   -> { perHead: Float64Array [numHeads * 7], imageQueries: number }
+// q and k are Float32Arrays (dtype 0) or Uint16Arrays holding f16 (dtype 1) or bf16 (dtype 2) bits.
+// attentionMassAsync(...same) -> Promise of the same object, computed on a libuv worker that hands the work to the pool.
+Napi::Value AttentionMassSync(const Napi::CallbackInfo& info);
+Napi::Value AttentionMassAsync(const Napi::CallbackInfo& info);
+}  // namespace bs::addon

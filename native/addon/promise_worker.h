@@ -1,0 +1,76 @@
+// The shared shape of every entry point: run native work, turn bs::Error / bad_alloc into coded JS errors.
+// Synchronous calls use runCoded; asynchronous ones queue a PromiseWorker, which runs the call on a libuv worker,
+// resolves the promise with the call's JS result (or undefined) and releases the call, with the JS arrays it pins,
+// on the JS thread.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <new>
+#include <string>
+
+#include "../core/error.h"
+#include "js_errors.h"
+
+namespace bs::addon {
+
+template <typename Fn>
+decltype(auto) runCoded(Napi::Env env, const char* what, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    throwCoded(env, e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throwCoded(env, "OUT_OF_MEMORY", std::string("out of memory in ") + what);
+  }
+}
+
+template <typename Call>
+class PromiseWorker : public Napi::AsyncWorker {
+ public:
+  using Run = void (*)(Call&);
+  using ToJs = Napi::Value (*)(Napi::Env, Call&);
+
+  static Napi::Promise queue(Napi::Env env, std::unique_ptr<Call> call, const char* what, Run run,
+                             ToJs toJs = nullptr) {
+    auto* worker = new PromiseWorker(env, std::move(call), what, run, toJs);
+    Napi::Promise promise = worker->deferred_.Promise();
+    worker->Queue();
+    return promise;
+  }
+
+ private:
+  PromiseWorker(Napi::Env env, std::unique_ptr<Call> call, const char* what, Run run, ToJs toJs)
+      : Napi::AsyncWorker(env), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)), what_(what),
+        run_(run), toJs_(toJs) {}
+
+  void Execute() override {
+    try {
+      run_(*call_);
+    } catch (const Error& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::bad_alloc&) {
+      code_ = "OUT_OF_MEMORY";
+      SetError(std::string("out of memory in ") + what_);
+    }
+  }
+  void OnOK() override {
+    Napi::Value result = toJs_ ? toJs_(Env(), *call_) : Env().Undefined();
+    call_.reset();
+    deferred_.Resolve(result);
+  }
+  void OnError(const Napi::Error& e) override {
+    call_.reset();
+    deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
+  }
+
+  std::unique_ptr<Call> call_;
+  Napi::Promise::Deferred deferred_;
+  const char* what_;
+  Run run_;
+  ToJs toJs_;
+  std::string code_ = "NATIVE_ERROR";
+};
+
+}  // namespace bs::addon

@@ -1,0 +1,140 @@
+// Attention entry points: checks the caller's description of its tensors (C callers have no TS layer in front of
+// them), builds the AttentionProblem every backend receives, and hands it to the CPU or CUDA backend.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../cpu/cpu_backend.h"
+#include "guard.h"
+#include "handles.h"
+#ifdef BLINDSIGHT_WITH_CUDA
+#include "../cuda/cuda_backend.h"
+#endif
+
+namespace bs::capi {
+namespace {
+
+size_t dtypeBytes(int32_t dtype, const char* name) {
+  switch (dtype) {
+    case BLINDSIGHT_F32: return 4;
+    case BLINDSIGHT_F16:
+    case BLINDSIGHT_BF16: return 2;
+  }
+  invalid(std::string(name) + " must be a blindsight_dtype (BLINDSIGHT_F32, BLINDSIGHT_F16 or BLINDSIGHT_BF16)");
+}
+
+bool overlaps(const void* a, size_t aBytes, const void* b, size_t bBytes) {
+  const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
+  return pa < pb + bBytes && pb < pa + aBytes;
+}
+
+// A checked problem and the storage its heads pointer refers to.
+struct Call {
+  AttentionProblem problem{};
+  std::vector<HeadCategory> heads;
+};
+
+Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, bool hostPointers) {
+  requireNonNull(plan, "plan");
+  requireNonNull(a, "args");
+  requireNonNull(a->q, "args->q");
+  requireNonNull(a->k, "args->k");
+  requireNonNull(a->v, "args->v");
+  requireNonNull(a->out, "args->out");
+  requireNonNull(a->heads, "args->heads");
+  if (a->num_heads < 1 || a->num_heads > 65536 || a->num_kv_heads < 1 || a->num_kv_heads > 65536)
+    throw Error("BAD_SHAPE", "num_heads and num_kv_heads must be in [1, 65536]");
+  if (a->num_heads % a->num_kv_heads != 0)
+    throw Error("BAD_GQA", "num_heads (" + std::to_string(a->num_heads) + ") must be a multiple of num_kv_heads (" +
+                               std::to_string(a->num_kv_heads) + ")");
+  if (a->head_dim < 8 || a->head_dim > 512 || a->head_dim % 8 != 0)
+    throw Error("BAD_HEAD_DIM", "head_dim must be a multiple of 8 in [8, 512], got " + std::to_string(a->head_dim));
+  if (!std::isfinite(a->scale)) invalid("scale must be finite (0 means 1/sqrt(head_dim))");
+  if (a->threads < 0) invalid("threads must be >= 0 (0 = the pool's size)");
+
+  Call call;
+  for (int32_t h = 0; h < a->num_heads; ++h) {
+    if (a->heads[h] > BLINDSIGHT_INTRA_IMAGE_SINK)
+      throw Error("UNKNOWN_CATEGORY", "heads[" + std::to_string(h) + "] = " + std::to_string(a->heads[h]) +
+                                          " is not a blindsight_category (0..3)");
+    call.heads.push_back(static_cast<HeadCategory>(a->heads[h]));
+  }
+  const size_t n = static_cast<size_t>(plan->plan->layout().numTokens());
+  const size_t inBytes = dtypeBytes(a->input_dtype, "input_dtype"), outBytes = dtypeBytes(a->output_dtype, "output_dtype");
+  const size_t qElems = n * a->num_heads * a->head_dim, kvElems = n * a->num_kv_heads * a->head_dim;
+  if (hostPointers) {
+    const std::pair<const void*, size_t> inputs[] = {{a->q, qElems * inBytes}, {a->k, kvElems * inBytes},
+                                                     {a->v, kvElems * inBytes}};
+    for (const auto& [p, bytes] : inputs) {
+      if (overlaps(a->out, qElems * outBytes, p, bytes))
+        throw Error("ALIASED_OUTPUT", "out overlaps q, k or v; pass a separate output buffer");
+      if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), p, bytes))
+        throw Error("ALIASED_OUTPUT", "lse overlaps q, k or v");
+    }
+    if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), a->out, qElems * outBytes))
+      throw Error("ALIASED_OUTPUT", "lse overlaps out");
+  }
+
+  AttentionProblem& p = call.problem;
+  p.q = a->q;
+  p.k = a->k;
+  p.v = a->v;
+  p.out = a->out;
+  p.lse = a->lse;
+  p.inputType = static_cast<DType>(a->input_dtype);
+  p.outputType = static_cast<DType>(a->output_dtype);
+  p.numHeads = a->num_heads;
+  p.numKvHeads = a->num_kv_heads;
+  p.headDim = a->head_dim;
+  p.scale = a->scale != 0.0f ? a->scale : 1.0f / std::sqrt(static_cast<float>(a->head_dim));
+  p.heads = call.heads.data();
+  return call;
+}
+
+cpu::Isa isaNamed(const char* name) {
+  if (name == nullptr) return cpu::defaultIsa();
+  std::string available;
+  for (cpu::Isa isa : cpu::supportedIsas()) {
+    if (std::strcmp(name, cpu::isaName(isa)) == 0) return isa;
+    available += (available.empty() ? "" : ", ") + std::string(cpu::isaName(isa));
+  }
+  throw Error("UNSUPPORTED_ISA", "isa '" + std::string(name) + "' is not available here; this CPU runs: " + available);
+}
+
+}  // namespace
+}  // namespace bs::capi
+
+using namespace bs::capi;
+
+extern "C" {
+
+void blindsight_attention_args_init(blindsight_attention_args* args) {
+  if (args) *args = blindsight_attention_args{};  // f32 in and out (0), scale 0, threads 0, isa null
+}
+
+blindsight_status blindsight_attention(const blindsight_plan* plan, const blindsight_attention_args* args) {
+  return guarded([&] {
+    const Call call = describe(plan, args, true);
+    bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa));
+  });
+}
+
+blindsight_status blindsight_attention_cuda(const blindsight_plan* plan, const blindsight_attention_args* args,
+                                            void* cuda_stream) {
+  return guarded([&] {
+#ifdef BLINDSIGHT_WITH_CUDA
+    std::string whyNot;
+    if (!bs::cuda::available(&whyNot)) throw bs::Error("CUDA_UNAVAILABLE", "no usable CUDA device: " + whyNot);
+    const Call call = describe(plan, args, false);
+    bs::cuda::attentionDevice(*plan->plan, call.problem, cuda_stream);
+#else
+    (void)plan, (void)args, (void)cuda_stream;
+    throw bs::Error("CUDA_UNAVAILABLE",
+                    "this libblindsight was built without the CUDA backend; rebuild it with nvcc on PATH and "
+                    "-DBLINDSIGHT_CUDA=ON");
+#endif
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,2 @@
+#define BS_ISA_NS avx512
+#include "mass_impl.h"

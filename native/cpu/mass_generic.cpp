@@ -1,0 +1,2 @@
+#define BS_ISA_NS generic
+#include "mass_impl.h"

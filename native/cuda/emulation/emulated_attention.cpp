@@ -1,0 +1,82 @@
+#define BS_EMULATE_SM80 1
+#include "device_builtins.h"
+// device_builtins.h first: the kernel headers below use its threadIdx, barriers and shuffles.
+#include "emulated_attention.h"
+
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../../core/error.h"
+#include "../mainloop_simt.cuh"
+#include "../mainloop_sm80.cuh"
+#include "../plan_image.h"
+#include "../tile_scheduler.cuh"
+
+namespace bs::cuda {
+namespace {
+
+template <class Mainloop>
+void runGrid(const Plan& plan, const AttentionProblem& p, KernelParams params) {
+  auto& copies = emu::asyncCopies();
+  const PlanImage image(plan, p.heads, p.numHeads, Mainloop::kRows);
+  image.bind(image.bytes().data(), params);
+  emu::CtaEmulator cta(Mainloop::kThreads);
+  using Shared = typename Mainloop::SharedStorage;
+  std::vector<unsigned char> bytes(sizeof(Shared) + 16);
+  auto* shared = reinterpret_cast<Shared*>((reinterpret_cast<uintptr_t>(bytes.data()) + 15) & ~uintptr_t{15});
+  for (int32_t item = 0; item < image.numItems(); ++item) {
+    std::memset(static_cast<void*>(shared), 0xff, sizeof(Shared));  // shared memory never written reads as NaN
+    copies.reset(Mainloop::kThreads);
+    cta.run([&] {
+      const WorkTile w = workTileFor(params, item);
+      Mainloop mainloop;
+      mainloop.run(params, w, *shared);
+      mainloop.store(params, w);
+    });
+  }
+}
+
+template <typename T, int D>
+using MainloopFor = std::conditional_t<std::is_same_v<T, float>, SimtMainloop<D>, Sm80Mainloop<T, D>>;
+
+template <typename T>
+void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams& params) {
+  switch (p.headDim) {
+    case 64: return runGrid<MainloopFor<T, 64>>(plan, p, params);
+    case 80: return runGrid<MainloopFor<T, 80>>(plan, p, params);
+    case 96: return runGrid<MainloopFor<T, 96>>(plan, p, params);
+    case 128: return runGrid<MainloopFor<T, 128>>(plan, p, params);
+    case 256: return runGrid<MainloopFor<T, 256>>(plan, p, params);
+    default:
+      throw Error("UNSUPPORTED_HEAD_DIM", "the CUDA kernels support head dims 64, 80, 96, 128 and 256, not " +
+                                              std::to_string(p.headDim));
+  }
+}
+
+}  // namespace
+
+void emulateAttention(const Plan& plan, const AttentionProblem& p, bool copiesAtWait) {
+  emu::asyncCopies().timing = copiesAtWait ? emu::AsyncCopies::Timing::AtWait : emu::AsyncCopies::Timing::AtIssue;
+  if (p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0) throw Error("BAD_GQA", "numHeads must be a multiple of numKvHeads");
+  KernelParams params{};
+  params.q = p.q;
+  params.k = p.k;
+  params.v = p.v;
+  params.out = p.out;
+  params.lse = p.lse;
+  params.outputType = p.outputType;
+  params.numHeads = p.numHeads;
+  params.numKvHeads = p.numKvHeads;
+  params.headsPerKv = p.numHeads / p.numKvHeads;
+  params.scaleLog2 = p.scale * 1.4426950408889634f;
+  params.mask = plan.options().mask;
+  switch (p.inputType) {
+    case DType::BF16: return dispatchDim<__nv_bfloat16>(plan, p, params);
+    case DType::F16: return dispatchDim<__half>(plan, p, params);
+    default: return dispatchDim<float>(plan, p, params);
+  }
+}
+
+}  // namespace bs::cuda

@@ -1,0 +1,232 @@
+/*
+ * blindsight C ABI: BlindSight block-sparse prefill attention for runtimes written in C, C++, Python (ctypes/cffi),
+ * Rust, ... that call it from their own attention step, on tensors they already hold.
+ *
+ * Plain C99. Every function is safe to call from any thread; handles are immutable once built, so one plan may serve
+ * concurrent attention calls. No C++ exception crosses this boundary: failures return a blindsight_status and leave a
+ * message for blindsight_last_error() on the calling thread.
+ *
+ * Semantics (which keys a query sees, per head category and option) are those of the npm package's README, "Mask
+ * semantics"; the arrays and tensor layouts are the TypeScript layer's. Typical use, once per prompt:
+ *
+ *   blindsight_layout* layout;  blindsight_plan* plan;
+ *   blindsight_layout_create(cu_seqlens, num_sequences, image_ids, sink_flags, num_tokens, &layout);
+ *   blindsight_plan_create(layout, NULL, &plan);          // NULL: default options
+ *   blindsight_layout_destroy(layout);                    // the plan keeps what it needs
+ *   for each layer:  blindsight_attention(plan, &args);   // args.heads = that layer's categories
+ *   blindsight_plan_destroy(plan);
+ */
+#ifndef BLINDSIGHT_H
+#define BLINDSIGHT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Bumped whenever a declaration below changes incompatibly (a struct's layout, a function's signature, an enum's
+ * value). Compare with blindsight_abi_version() at load time: a library and a header with different ABI versions
+ * must not be mixed.
+ */
+#define BLINDSIGHT_ABI_VERSION 1
+
+#if defined(_WIN32)
+#if defined(BLINDSIGHT_BUILDING)
+#define BLINDSIGHT_API __declspec(dllexport)
+#else
+#define BLINDSIGHT_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
+#define BLINDSIGHT_API __attribute__((visibility("default")))
+#else
+#define BLINDSIGHT_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status ---------------------------------------------------------------------------------------------------- */
+
+typedef enum blindsight_status {
+  BLINDSIGHT_OK = 0,
+  BLINDSIGHT_ERR_INVALID_ARGUMENT = 1, /* a null pointer, a negative count, an unknown enum value, a bad option */
+  BLINDSIGHT_ERR_BAD_LAYOUT = 2,       /* cu_seqlens / image_ids / sink_flags do not describe a valid batch */
+  BLINDSIGHT_ERR_SHAPE = 3,            /* head counts or head_dim out of range, num_heads % num_kv_heads != 0 */
+  BLINDSIGHT_ERR_UNSUPPORTED = 4,      /* a dtype or CPU ISA level this build or machine does not compute */
+  BLINDSIGHT_ERR_UNAVAILABLE = 5,      /* the backend is not in this build (e.g. CUDA), or has no usable device */
+  BLINDSIGHT_ERR_OUT_OF_MEMORY = 6,
+  BLINDSIGHT_ERR_BACKEND = 7,          /* the backend failed (e.g. a CUDA error); see blindsight_last_error() */
+  BLINDSIGHT_ERR_INTERNAL = 8          /* a bug: please report it with blindsight_last_error()'s text */
+} blindsight_status;
+
+/*
+ * What the most recent blindsight_* call on this thread said: "" after a success, otherwise
+ * "[CODE] message" where CODE is the same code the npm package's BlindsightError carries (e.g. "[BAD_GQA] ...").
+ * The pointer stays valid until the next blindsight_* call on the same thread.
+ */
+BLINDSIGHT_API const char* blindsight_last_error(void);
+
+/* A constant name for a status ("BLINDSIGHT_ERR_SHAPE"), "unknown status" otherwise. */
+BLINDSIGHT_API const char* blindsight_status_name(blindsight_status status);
+
+/* ---- version and capabilities ---------------------------------------------------------------------------------- */
+
+/* The package version this library was built from, e.g. "0.1.0". */
+BLINDSIGHT_API const char* blindsight_version(void);
+/* BLINDSIGHT_ABI_VERSION of the headers the library was built with. */
+BLINDSIGHT_API int blindsight_abi_version(void);
+/* CPU kernel ISA levels this machine runs, comma-separated, best last (e.g. "generic,avx2,avx512"). */
+BLINDSIGHT_API const char* blindsight_cpu_isas(void);
+/* 1 if this library was built with the CUDA backend and a CUDA device is usable now; otherwise 0, and
+ * blindsight_last_error() says why. */
+BLINDSIGHT_API int blindsight_cuda_available(void);
+
+/* ---- enums shared with the TypeScript layer and native/core (the values are fixed) ----------------------------- */
+
+typedef enum blindsight_category {
+  BLINDSIGHT_DENSE = 0,            /* everything causal */
+  BLINDSIGHT_SINK = 1,             /* an image query sees itself, every sink, and text (with text_keys) */
+  BLINDSIGHT_INTRA_IMAGE = 2,      /* its own image (causal), and text (with text_keys) */
+  BLINDSIGHT_INTRA_IMAGE_SINK = 3  /* its own image, every sink, and text (with text_keys) */
+} blindsight_category;
+
+typedef enum blindsight_dtype {
+  BLINDSIGHT_F32 = 0,
+  BLINDSIGHT_F16 = 1, /* IEEE half */
+  BLINDSIGHT_BF16 = 2
+} blindsight_dtype;
+
+typedef enum blindsight_segment_kind { BLINDSIGHT_TEXT = 0, BLINDSIGHT_IMAGE = 1 } blindsight_segment_kind;
+
+/* ---- layouts --------------------------------------------------------------------------------------------------- */
+
+/* A packed batch of sequences with every token's kind (FlashAttention varlen packing). Immutable. */
+typedef struct blindsight_layout blindsight_layout;
+
+/*
+ * From the arrays the npm package's Layout exposes:
+ *   cu_seqlens[num_sequences + 1]  sequence s is tokens [cu_seqlens[s], cu_seqlens[s+1]); 0 first, num_tokens last,
+ *                                  strictly increasing
+ *   image_ids[num_tokens]          the token's image span id (>= 0), or -1 for text; one id per contiguous span
+ *   sink_flags[num_tokens]         1 for sinks: at least the first token of every image span (the image's start
+ *                                  delimiter), usually also the first token(s) of each sequence
+ * The arrays are copied; the caller may free them afterwards.
+ */
+BLINDSIGHT_API blindsight_status blindsight_layout_create(const int32_t* cu_seqlens, int32_t num_sequences,
+                                                          const int32_t* image_ids, const uint8_t* sink_flags,
+                                                          int32_t num_tokens, blindsight_layout** out_layout);
+
+typedef struct blindsight_segment {
+  int32_t kind;   /* blindsight_segment_kind */
+  int32_t length; /* tokens, >= 1 */
+} blindsight_segment;
+
+/*
+ * From segment metadata, as Layout.fromSegments: sequence s is the next segments_per_sequence[s] entries of
+ * segments. Every image segment is one image (ids 0, 1, ... in batch order) whose first token is a sink; the first
+ * global_sinks tokens of every sequence are sinks too (the npm package's default is 1).
+ */
+BLINDSIGHT_API blindsight_status blindsight_layout_from_segments(const blindsight_segment* segments,
+                                                                 const int32_t* segments_per_sequence,
+                                                                 int32_t num_sequences, int32_t global_sinks,
+                                                                 blindsight_layout** out_layout);
+
+BLINDSIGHT_API int32_t blindsight_layout_num_tokens(const blindsight_layout* layout);
+BLINDSIGHT_API int32_t blindsight_layout_num_sequences(const blindsight_layout* layout);
+/* Null is allowed. */
+BLINDSIGHT_API void blindsight_layout_destroy(blindsight_layout* layout);
+
+/* ---- plans ----------------------------------------------------------------------------------------------------- */
+
+/* The block plan of one prompt: built once, reused by every layer and head (only the category differs). */
+typedef struct blindsight_plan blindsight_plan;
+
+typedef struct blindsight_plan_options {
+  int32_t text_keys;            /* image queries of sparse heads also see every text key (default 1) */
+  int32_t bidirectional_images; /* tokens of one image see each other both ways, Gemma 3 style (default 0) */
+  int32_t window;               /* sliding window W; 0 = none (default). Keys with q - k >= W are hidden unless sinks */
+  int32_t block_m;              /* query tokens per block: a multiple of 8 in [8, 256] (default 64) */
+  int32_t block_n;              /* key tokens per block: a multiple of 8 in [8, 256] (default 64) */
+  int32_t exhaustive;           /* verification mode: every block visited with the element rule (default 0) */
+} blindsight_plan_options;
+
+/* Fills in the defaults listed above. */
+BLINDSIGHT_API void blindsight_plan_options_init(blindsight_plan_options* options);
+
+/* options may be null (the defaults). The plan keeps its own reference to the layout's data. */
+BLINDSIGHT_API blindsight_status blindsight_plan_create(const blindsight_layout* layout,
+                                                        const blindsight_plan_options* options,
+                                                        blindsight_plan** out_plan);
+/* Null is allowed. Must not race with an attention call using the plan. */
+BLINDSIGHT_API void blindsight_plan_destroy(blindsight_plan* plan);
+
+typedef struct blindsight_category_stats {
+  int64_t visible_pairs;  /* (q, k) pairs the mask keeps, for one head of this category */
+  int64_t full_blocks;    /* visited blocks with every pair visible (no per-element test) */
+  int64_t partial_blocks; /* visited blocks where the element rule decides */
+  int64_t skipped_blocks; /* grid_blocks - full - partial */
+  int64_t gathered_keys;  /* keys visited through gathered tiles (scattered sinks / text), over query blocks */
+  int64_t computed_pairs; /* pairs the kernel computes for one head: visited block areas plus gathered tiles */
+} blindsight_category_stats;
+
+typedef struct blindsight_plan_stats {
+  int32_t num_tokens;
+  int32_t num_query_blocks;
+  int64_t bytes;              /* memory the plan holds */
+  int64_t dense_causal_pairs; /* one dense causal head: sum over sequences of L(L+1)/2 */
+  int64_t grid_blocks;        /* (query block, key block) pairs inside sequences */
+  int64_t causal_blocks;      /* of those, blocks holding a k <= q pair */
+  blindsight_category_stats category[4]; /* indexed by blindsight_category */
+} blindsight_plan_stats;
+
+/* FLOPs kept by a layer = sum over its heads h of category[heads[h]].visible_pairs / dense_causal_pairs. */
+BLINDSIGHT_API blindsight_status blindsight_plan_get_stats(const blindsight_plan* plan,
+                                                           blindsight_plan_stats* out_stats);
+
+/* ---- attention ------------------------------------------------------------------------------------------------- */
+
+/*
+ * One layer's prefill attention over the plan's tokens. N = the layout's num_tokens; tensors are token-major,
+ * row-major, densely packed:
+ *   q, out  [N, num_heads, head_dim]       k, v  [N, num_kv_heads, head_dim]       lse  [N, num_heads] (f32)
+ * Element (t, h, d) of q is at (t * num_heads + h) * head_dim + d. Query head h reads KV head
+ * h / (num_heads / num_kv_heads) (GQA). out and lse must not overlap the inputs.
+ */
+typedef struct blindsight_attention_args {
+  const void* q;
+  const void* k;
+  const void* v;
+  void* out;
+  float* lse;            /* optional: natural-log log-sum-exp of the scaled scores per (token, head); may be null */
+  const uint8_t* heads;  /* num_heads blindsight_category values: this layer's categories */
+  int32_t num_heads;     /* in [1, 65536], a multiple of num_kv_heads */
+  int32_t num_kv_heads;
+  int32_t head_dim;      /* a multiple of 8 in [8, 512] */
+  float scale;           /* score scale; 0 means 1/sqrt(head_dim) */
+  int32_t input_dtype;   /* blindsight_dtype of q, k, v (the CPU backend computes BLINDSIGHT_F32) */
+  int32_t output_dtype;  /* blindsight_dtype of out */
+  int32_t threads;       /* CPU threads for this call; 0 = the pool's size (the machine's cores) */
+  const char* isa;       /* CPU kernel level ("generic", "avx2", "avx512"); null = BLINDSIGHT_ISA env or the best */
+} blindsight_attention_args;
+
+/* Zeroes args and sets the defaults: f32 in and out, scale 0 (1/sqrt(head_dim)), threads 0, isa null. */
+BLINDSIGHT_API void blindsight_attention_args_init(blindsight_attention_args* args);
+
+/* Host pointers, CPU backend. Blocks until done. */
+BLINDSIGHT_API blindsight_status blindsight_attention(const blindsight_plan* plan,
+                                                      const blindsight_attention_args* args);
+
+/*
+ * Device pointers (q, k, v, out, lse in CUDA device memory), enqueued on cuda_stream (a cudaStream_t; null = the
+ * default stream). Declared in every build; a library built without CUDA returns BLINDSIGHT_ERR_UNAVAILABLE.
+ * threads and isa are ignored.
+ */
+BLINDSIGHT_API blindsight_status blindsight_attention_cuda(const blindsight_plan* plan,
+                                                           const blindsight_attention_args* args,
+                                                           void* cuda_stream);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* BLINDSIGHT_H */
