@@ -190,8 +190,9 @@ double fmaPeakGflops(int threads, Isa isa, double seconds) {
     const auto t0 = Clock::now();
     loop(iters);
     const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (s > 0.02 || iters > (int64_t{1} << 40)) {
-      iters = std::max<int64_t>(1, static_cast<int64_t>(iters * (seconds / 4) / s));
+    if (s > 0.02 || iters > (int64_t{1} << 36)) {
+      iters = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(iters) * (seconds / 4) / std::max(s, 1e-6)),
+                                  1, int64_t{1} << 36);
       break;
     }
     iters *= 4;
