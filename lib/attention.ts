@@ -1,5 +1,6 @@
 import { categoryCodes, type HeadCategory } from './categories.js';
-import { DTYPE_CODES, DTYPES, type DType } from './dtype.js';
+import { bool, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type Tensor } from './args.js';
+import { DTYPE_CODES, type DType } from './dtype.js';
 import { BlindsightError, callNative, fromNative } from './errors.js';
 import { MaskPlan } from './plan.js';
 import { native, type AttentionNativeArgs } from './native.js';
@@ -8,8 +9,7 @@ import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from './cuda.js';
 
 export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
 
-/** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
-export type Tensor = Float32Array | Uint16Array;
+export type { Tensor };
 
 export interface AttentionArgs {
   /** [numTokens, numHeads, headDim], token-major. */
@@ -125,17 +125,10 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   }
   if (lse && overlaps(out, lse)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
 
-  const scale = a.scale === undefined ? 1 / Math.sqrt(headDim) : a.scale;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
-  const threads = a.threads === undefined ? 0 : positiveInt(a.threads, 'threads', 1024);
+  const scale = scaleOption(a.scale, headDim);
+  const threads = threadsOption(a.threads);
   const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly: a.isa !== undefined ? 'isa' : undefined });
-  let isa: string | null = null;
-  if (a.isa !== undefined) {
-    const available = native().cpuInfo().isas;
-    if (!available.includes(a.isa))
-      throw new BlindsightError('UNSUPPORTED_ISA', `isa ${JSON.stringify(a.isa)} is not available here; this CPU runs: ${available.join(', ')}`);
-    isa = a.isa;
-  }
+  const isa = isaOption(a.isa);
   return {
     nativeArgs: [
       a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa,
@@ -144,52 +137,4 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
     result: lse ? { out, lse } : { out },
     backend,
   };
-}
-
-function positiveInt(v: unknown, name: string, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  if (v < 1 || v > max) throw new RangeError(`${name} must be in [1, ${max}], got ${v}`);
-  return v;
-}
-
-function bool(v: unknown, name: string): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
-  return v;
-}
-
-function dtypeOption(v: unknown, name: string): DType {
-  if (v === undefined) return 'f32';
-  if (typeof v !== 'string' || !(DTYPES as readonly string[]).includes(v))
-    throw new TypeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(v)}`);
-  return v as DType;
-}
-
-function tensor(x: unknown, dtype: DType, name: string, expected: number, formula: string, n: number): Tensor {
-  const want = dtype === 'f32' ? Float32Array : Uint16Array;
-  if (!(x instanceof want)) {
-    const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
-    const hint = dtype === 'f32' && x instanceof Uint16Array ? ` (for f16 / bf16 data pass dtype: 'f16' or 'bf16')` : '';
-    throw new TypeError(`${name} must be a ${want.name} for ${dtype}, got ${got}${hint}`);
-  }
-  return checkLength(x, name, expected, formula, n);
-}
-
-function f32(x: unknown, name: string, expected: number, formula: string, n: number): Float32Array {
-  if (!(x instanceof Float32Array)) {
-    const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
-    throw new TypeError(`${name} must be a Float32Array, got ${got}`);
-  }
-  return checkLength(x, name, expected, formula, n);
-}
-
-function checkLength<T extends Tensor>(x: T, name: string, expected: number, formula: string, n: number): T {
-  if (x.length !== expected)
-    throw new BlindsightError('SHAPE_MISMATCH', `${name} has ${x.length} elements; expected ${formula} = ${expected} (the plan's layout has ${n} tokens)`);
-  return x;
-}
-
-function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
-  if (a.buffer !== b.buffer) return false;
-  return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }

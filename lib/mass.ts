@@ -8,6 +8,8 @@ import { HEAD_CATEGORIES, type HeadCategory } from './categories.js';
 import { BlindsightError, callNative, fromNative } from './errors.js';
 import { native, type AttentionMassNativeArgs } from './native.js';
 import { MaskPlan } from './plan.js';
+import { dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from './args.js';
+import { DTYPE_CODES, type DType } from './dtype.js';
 
 /**
  * Where an image query's mass can go, in native order (native/core/mass_buckets.h). Every key of the base mask row is
@@ -22,8 +24,8 @@ export const MASS_BUCKETS = Object.freeze(['self', 'ownSink', 'ownOther', 'textS
 export type MassBucket = (typeof MASS_BUCKETS)[number];
 export const NUM_MASS_BUCKETS = MASS_BUCKETS.length;
 
-export type TensorDType = 'f32' | 'f16' | 'bf16';
-const DTYPE_CODES: Record<TensorDType, number> = { f32: 0, f16: 1, bf16: 2 };
+/** f32, or raw f16 / bf16 bits in a Uint16Array (the same element types attention() takes). */
+export type TensorDType = DType;
 
 export interface AttentionMassArgs {
   /** [numTokens, numHeads, headDim] post-RoPE queries: a Float32Array, or a Uint16Array of f16 / bf16 bits. */
@@ -126,11 +128,11 @@ function prepare(a: AttentionMassArgs): { nativeArgs: AttentionMassNativeArgs; p
   const headDim = positiveInt(a.headDim, 'headDim', 1024);
   if (numHeads % numKvHeads !== 0)
     throw new BlindsightError('BAD_GQA', `numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
-  const dtype = a.dtype ?? 'f32';
+  const dtype = dtypeOption(a.dtype, 'dtype');
   if (!(dtype in DTYPE_CODES)) throw new TypeError(`dtype must be 'f32', 'f16' or 'bf16', got ${String(dtype)}`);
   const n = a.plan.layout.numTokens;
-  const q = tensor(a.q, 'q', dtype, n * numHeads * headDim, 'numTokens*numHeads*headDim', n);
-  const k = tensor(a.k, 'k', dtype, n * numKvHeads * headDim, 'numTokens*numKvHeads*headDim', n);
+  const q = tensor(a.q, dtype, 'q', n * numHeads * headDim, 'numTokens*numHeads*headDim', n);
+  const k = tensor(a.k, dtype, 'k', n * numKvHeads * headDim, 'numTokens*numKvHeads*headDim', n);
   const perTokenLen = n * numHeads * NUM_MASS_BUCKETS;
   let perToken: Float32Array | null = null;
   if (a.perToken instanceof Float32Array) {
@@ -142,36 +144,12 @@ function prepare(a: AttentionMassArgs): { nativeArgs: AttentionMassNativeArgs; p
   } else if (a.perToken !== undefined && a.perToken !== false) {
     throw new TypeError('perToken must be a boolean or a Float32Array');
   }
-  const scale = a.scale === undefined ? 1 / Math.sqrt(headDim) : a.scale;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
-  const threads = a.threads === undefined ? 0 : positiveInt(a.threads, 'threads', 1024);
-  let isa: string | null = null;
-  if (a.isa !== undefined) {
-    const available = native().cpuInfo().isas;
-    if (!available.includes(a.isa))
-      throw new BlindsightError('UNSUPPORTED_ISA', `isa ${JSON.stringify(a.isa)} is not available here; this CPU runs: ${available.join(', ')}`);
-    isa = a.isa;
-  }
+  const scale = scaleOption(a.scale, headDim);
+  const threads = threadsOption(a.threads);
+  const isa = isaOption(a.isa);
   return {
     nativeArgs: [a.plan.handle, q, k, DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa],
     perToken,
     numHeads,
   };
-}
-
-function tensor(x: unknown, name: string, dtype: TensorDType, expected: number, formula: string, n: number): Float32Array | Uint16Array {
-  const want = dtype === 'f32' ? Float32Array : Uint16Array;
-  if (!(x instanceof want)) {
-    const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
-    throw new TypeError(`${name} must be a ${want.name} for dtype ${dtype}, got ${got}`);
-  }
-  if (x.length !== expected)
-    throw new BlindsightError('SHAPE_MISMATCH', `${name} has ${x.length} elements; expected ${formula} = ${expected} (the plan's layout has ${n} tokens)`);
-  return x;
-}
-
-function positiveInt(v: unknown, name: string, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  if (v < 1 || v > max) throw new RangeError(`${name} must be in [1, ${max}], got ${v}`);
-  return v;
 }
