@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BlindsightError } from './errors.js';
 import type { MaskPlan } from './plan.js';
-import { packageRoot, type NativeAddon, type NativePlanHandle } from './native.js';
+import { packageRoot, type AttentionProblemArgs, type NativeAddon, type NativePlanHandle } from './native.js';
 
 export type ElementType = 'f32' | 'f16' | 'bf16';
 export const ELEMENT_TYPE_CODES: Readonly<Record<ElementType, number>> = Object.freeze({ f32: 0, f16: 1, bf16: 2 });
@@ -38,21 +38,7 @@ export interface CudaTiming {
   kernelMs: number[];
   downloadMs: number;
 }
-export type CudaNativeArgs = [
-  plan: NativePlanHandle,
-  q: Float32Array | Uint16Array,
-  k: Float32Array | Uint16Array,
-  v: Float32Array | Uint16Array,
-  heads: Uint8Array,
-  numHeads: number,
-  numKvHeads: number,
-  headDim: number,
-  scale: number,
-  out: Float32Array | Uint16Array,
-  lse: Float32Array | null,
-  inputType: number,
-  outputType: number,
-];
+export type CudaNativeArgs = [...AttentionProblemArgs, inputType: number, outputType: number];
 export interface NativeCudaAddon {
   NativePlan: NativeAddon['NativePlan'];
   NativeLayout: NativeAddon['NativeLayout'];

@@ -59,7 +59,8 @@ export interface NativeAddon {
   cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
   fmaPeak(threads: number, isa: string | null, seconds: number): number;
 }
-export type AttentionNativeArgs = [
+/** Arguments 0..10 of every native attention entry point (native/addon/attention_args.h). */
+export type AttentionProblemArgs = [
   plan: NativePlanHandle,
   q: Float32Array | Uint16Array,
   k: Float32Array | Uint16Array,
@@ -71,6 +72,9 @@ export type AttentionNativeArgs = [
   scale: number,
   out: Float32Array | Uint16Array,
   lse: Float32Array | null,
+];
+export type AttentionNativeArgs = [
+  ...AttentionProblemArgs,
   threads: number,
   isa: string | null,
   inputType: number,
