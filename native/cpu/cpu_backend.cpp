@@ -166,7 +166,7 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers
 
 void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa) {
   const AttendBlockFn kernel = kernelFor(isa);
-  const std::vector<WorkItem> items = orderWork(plan, problem);
+  const WorkList work = orderWork(plan, problem);
   // The calling thread (the JS thread, or the libuv worker of an async call) is worker 0 of the job and the pool
   // supplies the rest, so a call uses exactly n threads; concurrent calls queue on the pool rather than add threads.
   std::shared_ptr<ThreadPool> workers = pool();
@@ -174,10 +174,10 @@ void attention(const Plan& plan, const AttentionProblem& problem, int threads, I
   const TileMasks masks(plan, problem, *workers, n);
   const PackedKv kv = packKv(plan, problem, *workers, n);
   std::vector<Scratch> scratch(n);
-  workers->parallelFor(static_cast<int64_t>(items.size()), n, [&](int worker, int64_t i) {
-    const WorkItem& w = items[i];
-    kernel(plan, problem, kv.view, w.head, w.queryBlock, masks.masks(problem.heads[w.head], w.queryBlock),
-           scratch[worker]);
+  workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
+    const WorkItem& w = work.items[i];
+    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
+    kernel(plan, problem, kv.view, stack, w.queryBlock, masks.masks(w.category, w.queryBlock), scratch[worker]);
   });
 }
 

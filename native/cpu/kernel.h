@@ -22,18 +22,19 @@ constexpr int32_t kKeyTile = 64;
 constexpr int32_t kLanes = 64;
 static_assert(kLanes <= 64, "partial-tile masks hold one bit per lane in a uint64_t");
 
-// One 64-byte-aligned float buffer per worker, grown on demand and kept between work items and calls.
-class Scratch {
+// A 64-byte-aligned buffer, grown on demand and kept between work items and calls.
+template <class T>
+class AlignedBuffer {
  public:
-  Scratch() = default;
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  Scratch(Scratch&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
-  ~Scratch() { std::free(data_); }
-  float* floats(size_t n) {
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
+  ~AlignedBuffer() { std::free(data_); }
+  T* get(size_t n) {
     if (n > size_) {
       std::free(data_);
-      data_ = static_cast<float*>(std::aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64));
+      data_ = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
       if (!data_) {
         size_ = 0;
         throw std::bad_alloc();
@@ -44,8 +45,22 @@ class Scratch {
   }
 
  private:
-  float* data_ = nullptr;
+  T* data_ = nullptr;
   size_t size_ = 0;
+};
+
+// What one worker reuses between work items: the kernel's float buffers and the row masks of stacked passes.
+struct Scratch {
+  AlignedBuffer<float> floats;
+  AlignedBuffer<uint64_t> laneMasks;
+};
+
+// The query heads of one work item (see work_order.h): they share a KV head and the plan of `category` for the
+// query block, and the kernel stacks their (head, row) pairs in its lanes.
+struct HeadStack {
+  const int32_t* heads;
+  int32_t count;
+  HeadCategory category;
 };
 
 // Where the kernel reads K and V: element (token, kvHead, c) is at k[token * tokenStride + kvHead * headStride + c].
@@ -58,14 +73,15 @@ struct KvView {
 };
 
 // masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
-using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, int head, int32_t qbIndex,
+using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t qbIndex,
                                const uint64_t* masks, Scratch&);
 // A tight loop of independent FMAs on this ISA's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
 
 #define BS_DECLARE_ISA(ns)                                                             \
   namespace ns {                                                                       \
-  void attendBlock(const Plan&, const AttentionProblem&, const KvView&, int, int32_t, const uint64_t*, Scratch&); \
+  void attendBlock(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t, const uint64_t*, \
+                   Scratch&);                                                          \
   double fmaLoop(int64_t iterations);                                                  \
   }
 BS_DECLARE_ISA(generic)

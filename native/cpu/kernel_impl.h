@@ -382,6 +382,12 @@ struct TileKeys {
   const uint64_t* bits = nullptr;
 };
 
+// An f32 output at least this large is written with streaming stores: it cannot stay in a cache until the caller
+// reads it anyway, and each row is a headDim piece of 9 cache lines at a stride of numHeads x headDim, whose reads
+// for ownership the short items of sparse heads waited on (measured on the Zen 4 VM: 3 % of a sink-head call at
+// 8K tokens). Smaller outputs stay in cache for the caller.
+constexpr int64_t kStreamOutBytes = int64_t{32} << 20;
+
 // A partial tile with at most this fraction of visible pairs is computed pair by pair (see sparseTile).
 constexpr int kSparseTileDensityInv = 4;
 
@@ -390,12 +396,12 @@ class BlockKernel {
   using Elem = std::conditional_t<In == DType::F32, float, uint16_t>;
 
  public:
-  BlockKernel(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+  BlockKernel(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
               const uint64_t* masks, Scratch& s)
-      : plan_(plan), p_(p), kv_(kv), d_(p.headDim), cat_(p.heads[head]), qbIndex_(qbIndex), qb_(plan.queryBlocks()[qbIndex]),
-        masks_(masks) {
-    head_ = head;
-    kvHead_ = head / (p.numHeads / p.numKvHeads);
+      : plan_(plan), p_(p), kv_(kv), d_(p.headDim), cat_(stack.category), qbIndex_(qbIndex),
+        qb_(plan.queryBlocks()[qbIndex]), stack_(stack), masks_(masks) {
+    kvHead_ = stack.heads[0] / (p.numHeads / p.numKvHeads);
+    blockRows_ = qb_.end - qb_.begin;
     qStride_ = static_cast<int64_t>(p.numHeads) * d_;
     kvStride_ = kv.tokenStride;
     kvHeadOffset_ = kvHead_ * kv.headStride;
@@ -412,7 +418,10 @@ class BlockKernel {
       for (int32_t g = cp.gatherOffsets[qbIndex]; g < cp.gatherOffsets[qbIndex + 1]; ++g)
         partialKeys_ += cp.gathers[g].end - cp.gathers[g].begin;
     }
-    float* base = s.floats(static_cast<size_t>(d_) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
+    streamOut_ = p.outputType == DType::F32 &&
+                 static_cast<int64_t>(plan.layout().numTokens()) * qStride_ * 4 >= kStreamOutBytes;
+    if (stack.count > 1 && partialKeys_ > 0) laneMasks_ = s.laneMasks.get(static_cast<size_t>(partialKeys_));
+    float* base = s.floats.get(static_cast<size_t>(d_) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
                            static_cast<size_t>(kLanes) * dp_ + 3 * kLanes + 2 * tileRows +
                            static_cast<size_t>(kKeyTile / 2) * kLanes + 5 * static_cast<size_t>(std::max(dp_, vpStride_)));
     qt_ = base;
@@ -427,14 +436,20 @@ class BlockKernel {
     rowTmp_ = reinterpret_cast<float*>(pp_ + static_cast<size_t>(kKeyTile / 2) * kLanes);
   }
 
+  // Passes of up to kLanes lanes over the stack's (head, row) pairs, head-major: lane g of the item is row
+  // g % blockRows of head g / blockRows. A single head's passes are the block's rows in kLanes steps.
   void run() {
     const Plan::CategoryPlan& cp = plan_.category(cat_);
-    for (int32_t q0 = qb_.begin; q0 < qb_.end; q0 += kLanes) {
-      q0_ = q0;
-      rows_ = std::min(kLanes, qb_.end - q0);
+    const int32_t lanes = stack_.count * blockRows_;
+    for (int32_t g0 = 0; g0 < lanes; g0 += kLanes) {
+      rows_ = std::min(kLanes, lanes - g0);
       vecs_ = (rows_ + W - 1) / W;
+      for (int i = 0; i < rows_; ++i) {
+        laneHead_[i] = stack_.heads[(g0 + i) / blockRows_];
+        laneToken_[i] = qb_.begin + (g0 + i) % blockRows_;
+      }
       loadQueries();
-      const uint64_t* bits = masks_ ? masks_ + static_cast<int64_t>((q0 - qb_.begin) / kLanes) * partialKeys_ : nullptr;
+      const uint64_t* bits = passMasks(g0);
       TileKeys t;
       for (int32_t r = cp.runOffsets[qbIndex_]; r < cp.runOffsets[qbIndex_ + 1]; ++r) {
         const KeyRun& run = cp.runs[r];
@@ -466,11 +481,43 @@ class BlockKernel {
       if (t.n > 0) tile(t);
       store();
     }
+#if defined(__AVX2__) || defined(__AVX512F__)
+    // Streaming stores are weakly ordered: fence them before the item counts as done.
+    if (streamed_) _mm_sfence();
+#endif
   }
 
  private:
-  const Elem* qRow(int32_t token) const {
-    return static_cast<const Elem*>(p_.q) + token * qStride_ + static_cast<int64_t>(head_) * d_;
+  const Elem* qRow(int i) const {
+    return static_cast<const Elem*>(p_.q) + laneToken_[i] * qStride_ + static_cast<int64_t>(laneHead_[i]) * d_;
+  }
+
+  // The partial-tile masks of the pass starting at lane g0, one bit per lane. TileMasks holds them per kLanes rows of
+  // the block. Only blocks shorter than one pass are stacked (work_order.cpp), so TileMasks has a single piece for
+  // them, and a stacked pass's lanes repeat its rows once per head: each key's row mask is copied into every head's
+  // lane range.
+  const uint64_t* passMasks(int32_t g0) {
+    if (!masks_) return nullptr;
+    if (stack_.count == 1) return masks_ + static_cast<int64_t>(g0 / kLanes) * partialKeys_;
+    struct Piece {
+      int32_t row, lane;
+      uint64_t keep;
+    };
+    Piece pieces[kLanes];
+    int np = 0;
+    for (int32_t a = g0; a < g0 + rows_;) {
+      const int32_t row = a % blockRows_;
+      const int32_t len = std::min(blockRows_ - row, g0 + rows_ - a);  // < kLanes, as blockRows_ is
+      pieces[np++] = {row, a - g0, (uint64_t{1} << len) - 1};
+      a += len;
+    }
+    for (int64_t j = 0; j < partialKeys_; ++j) {
+      const uint64_t rowBits = masks_[j];
+      uint64_t m = 0;
+      for (int x = 0; x < np; ++x) m |= ((rowBits >> pieces[x].row) & pieces[x].keep) << pieces[x].lane;
+      laneMasks_[j] = m;
+    }
+    return laneMasks_;
   }
   const Elem* kRow(int32_t token) const {
     return static_cast<const Elem*>(kv_.k) + token * kvStride_ + kvHeadOffset_;
@@ -502,7 +549,7 @@ class BlockKernel {
       const int d2 = d_ / 2;
       std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
       for (int i = 0; i < rows_; ++i) {
-        const auto* src = reinterpret_cast<const uint32_t*>(qRow(q0_ + i));
+        const auto* src = reinterpret_cast<const uint32_t*>(qRow(i));
         for (int c = 0; c < d2; ++c) qp[c * kLanes + i] = src[c];
       }
     } else {
@@ -516,7 +563,7 @@ class BlockKernel {
       for (int i0 = 0; i0 < rows_; i0 += 4) {
         const float* r[4];
         for (int x = 0; x < 4; ++x)
-          r[x] = i0 + x < rows_ ? widen(qRow(q0_ + i0 + x), rowTmp_ + x * rowBuf) : zeroRow();
+          r[x] = i0 + x < rows_ ? widen(qRow(i0 + x), rowTmp_ + x * rowBuf) : zeroRow();
         for (int c = 0; c < d_; c += 4) {
           __m128 a0 = _mm_mul_ps(_mm_loadu_ps(r[0] + c), sc), a1 = _mm_mul_ps(_mm_loadu_ps(r[1] + c), sc);
           __m128 a2 = _mm_mul_ps(_mm_loadu_ps(r[2] + c), sc), a3 = _mm_mul_ps(_mm_loadu_ps(r[3] + c), sc);
@@ -529,7 +576,7 @@ class BlockKernel {
       }
 #else
       for (int i = 0; i < rows_; ++i) {
-        const float* src = widen(qRow(q0_ + i), rowTmp_);
+        const float* src = widen(qRow(i), rowTmp_);
         for (int c = 0; c < d_; ++c) qt_[c * kLanes + i] = src[c] * qscale;
       }
 #endif
@@ -629,7 +676,7 @@ class BlockKernel {
     float score[kKeyTile];
     for (int i = 0; i < rows_; ++i) {
       if (!count[i]) continue;
-      const float* qr = widenRow(qRow(q0_ + i), rowTmp_);
+      const float* qr = widenRow(qRow(i), rowTmp_);
       float mx = m_[i];
       for (int x = 0; x < count[i]; ++x) {
         score[x] = simd::dot(qr, widenRow(kRow(t.key[keysOf[i][x]]), kc_), d_) * sc;
@@ -678,17 +725,41 @@ class BlockKernel {
 
   void store() {
     for (int i = 0; i < rows_; ++i) {
-      const int64_t token = q0_ + i;
+      const int64_t token = laneToken_[i];
+      const int head = laneHead_[i];
       const float inv = 1.0f / l_[i];  // l > 0: every row sees at least itself
       float* acc = o_ + static_cast<size_t>(i) * dp_;
-      for (int c = 0; c < d_; ++c) acc[c] *= inv;
-      const int64_t at = token * qStride_ + static_cast<int64_t>(head_) * d_;
-      switch (p_.outputType) {
-        case DType::F32: std::memcpy(static_cast<float*>(p_.out) + at, acc, sizeof(float) * d_); break;
-        case DType::F16: simd::narrowF16(acc, static_cast<uint16_t*>(p_.out) + at, d_); break;
-        case DType::BF16: simd::narrowBf16(acc, static_cast<uint16_t*>(p_.out) + at, d_); break;
+      const int64_t at = token * qStride_ + static_cast<int64_t>(head) * d_;
+      if (p_.outputType == DType::F32) {
+        // Scaled on the way out: one pass over the accumulator, which the short items of sparse heads notice.
+        float* dst = static_cast<float*>(p_.out) + at;
+        const V vinv = simd::set1(inv);
+        int c = 0;
+#if defined(__AVX2__) || defined(__AVX512F__)
+        if (streamOut_) {
+          // The row's whole cache lines bypass the caches (no read for ownership of lines written once); the partial
+          // lines at either end, which the neighbouring heads' rows share, get plain stores.
+          const auto addr = reinterpret_cast<uintptr_t>(dst);
+          const int lead = static_cast<int>(((64 - (addr & 63)) & 63) / sizeof(float));
+          const int lines = (d_ - lead) / 16;
+          if ((addr & 3) == 0 && lines > 0) {
+            for (; c < lead; ++c) dst[c] = acc[c] * inv;
+            for (const int end = c + lines * 16; c < end; c += W) simd::stream(dst + c, simd::mul(simd::load(acc + c), vinv));
+            streamed_ = true;
+          }
+        }
+#endif
+        for (; c + W <= d_; c += W) simd::store(dst + c, simd::mul(simd::load(acc + c), vinv));
+        for (; c < d_; ++c) dst[c] = acc[c] * inv;
+      } else {
+        for (int c = 0; c < d_; ++c) acc[c] *= inv;
+        if (p_.outputType == DType::F16) {
+          simd::narrowF16(acc, static_cast<uint16_t*>(p_.out) + at, d_);
+        } else {
+          simd::narrowBf16(acc, static_cast<uint16_t*>(p_.out) + at, d_);
+        }
       }
-      if (p_.lse) p_.lse[token * p_.numHeads + head_] = m_[i] * kLn2 + std::log(l_[i]);
+      if (p_.lse) p_.lse[token * p_.numHeads + head] = m_[i] * kLn2 + std::log(l_[i]);
     }
   }
 
@@ -699,26 +770,33 @@ class BlockKernel {
   HeadCategory cat_;
   int32_t qbIndex_;
   const QueryBlock& qb_;
-  int head_ = 0, kvHead_ = 0;
+  const HeadStack& stack_;
+  int32_t blockRows_ = 0;
+  int kvHead_ = 0;
   int64_t qStride_ = 0, kvStride_ = 0, kvHeadOffset_ = 0;
   int32_t dp_ = 0, vpStride_ = 0;
   bool direct_ = false;
   const uint64_t* masks_;
   int64_t partialKeys_ = 0;
-  int32_t q0_ = 0, rows_ = 0, vecs_ = 0;
+  int32_t rows_ = 0, vecs_ = 0;
+  int32_t laneToken_[kLanes];
+  int32_t laneHead_[kLanes];
+  uint64_t* laneMasks_ = nullptr;
+  bool streamOut_ = false;
+  bool streamed_ = false;
   float *qt_, *st_, *o_, *m_, *l_, *alpha_, *kc_, *vc_, *rowTmp_;
   uint32_t* pp_;
 };
 
 }  // namespace
 
-void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, int head, int32_t qbIndex,
+void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
                  const uint64_t* masks, Scratch& scratch) {
   switch (p.inputType) {
-    case DType::F32: BlockKernel<DType::F32, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
-    case DType::F16: BlockKernel<DType::F16, false>(plan, p, kv, head, qbIndex, masks, scratch).run(); break;
+    case DType::F32: BlockKernel<DType::F32, false>(plan, p, kv, stack, qbIndex, masks, scratch).run(); break;
+    case DType::F16: BlockKernel<DType::F16, false>(plan, p, kv, stack, qbIndex, masks, scratch).run(); break;
     case DType::BF16:
-      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, kv, head, qbIndex, masks, scratch).run();
+      BlockKernel<DType::BF16, BS_KERNEL_DPBF16 != 0>(plan, p, kv, stack, qbIndex, masks, scratch).run();
       break;
   }
 }

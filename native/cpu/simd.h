@@ -37,6 +37,7 @@ constexpr int W = 16;
 inline V zero() { return _mm512_setzero_ps(); }
 inline V load(const float* p) { return _mm512_loadu_ps(p); }
 inline void store(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline void stream(float* p, V v) { _mm512_stream_ps(p, v); }  // p 64-byte aligned
 inline V set1(float x) { return _mm512_set1_ps(x); }
 inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
 inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
@@ -91,6 +92,7 @@ constexpr int W = 8;
 inline V zero() { return _mm256_setzero_ps(); }
 inline V load(const float* p) { return _mm256_loadu_ps(p); }
 inline void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline void stream(float* p, V v) { _mm256_stream_ps(p, v); }  // p 32-byte aligned
 inline V set1(float x) { return _mm256_set1_ps(x); }
 inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
 inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }

@@ -1,4 +1,10 @@
-// The order in which the CPU backend hands out (query block, head) work items.
+// The CPU backend's work items and the order in which they are handed out.
+//
+// A work item is one query block for a stack of query heads. Heads are stacked when the block is shorter than one
+// pass of kLanes rows (the text between two images, the tail of an image) and they share the KV head and the block's
+// plan: the same category, or any category on a text block (text rows see everything causal whatever the head's
+// category). The kernel puts (head, row) pairs in its lanes, so a 24-row text block of 7 heads fills 168 lanes and
+// every K/V tile it reads serves up to 64 rows, as a long block does, instead of 24.
 //
 // Sparse masks make work per item very uneven: a text query block sees every earlier key, an image query block of a
 // sparse head a few blocks. Items are sorted by the plan's cost estimate (pairs computed: rows x keys visited, plus a
@@ -16,11 +22,22 @@
 
 namespace bs::cpu {
 
+// At most this many heads in one stack: enough to fill whole passes of short blocks, few enough that one item stays
+// a small share of a layer's work.
+constexpr int32_t kMaxStackedHeads = 8;
+
 struct WorkItem {
   int32_t queryBlock;
-  int32_t head;
+  int32_t firstHead;  // index into WorkList::heads
+  int32_t numHeads;
+  HeadCategory category;  // whose plan and partial-tile masks the item uses
 };
 
-std::vector<WorkItem> orderWork(const Plan& plan, const AttentionProblem& problem);
+struct WorkList {
+  std::vector<WorkItem> items;
+  std::vector<int32_t> heads;  // the stacks, in increasing head order within each
+};
+
+WorkList orderWork(const Plan& plan, const AttentionProblem& problem);
 
 }  // namespace bs::cpu
