@@ -683,6 +683,14 @@ class BlockKernel {
         mx = std::max(mx, score[x]);
       }
       float* o = o_ + static_cast<size_t>(i) * dp_;
+      if (count[i] == 1 && m_[i] == kNegInf && score[0] > kNegInf) {
+        // A row's first and only key here (a sparse head's own token on the diagonal): weight exp2(0) = 1, so the
+        // accumulator is that key's value row, as the general update below would make it.
+        m_[i] = score[0];
+        l_[i] = 1.0f;
+        std::memcpy(o, widenRow(vRow(t.key[keysOf[i][0]]), vc_), sizeof(float) * d_);
+        continue;
+      }
       if (mx > m_[i]) {
         const float alpha = m_[i] == kNegInf ? 0.0f : exp2Scalar(m_[i] - mx);
         l_[i] *= alpha;

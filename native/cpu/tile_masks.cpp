@@ -44,9 +44,19 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
     const Plan::CategoryPlan& cp = plan.category(cat);
     const QueryBlock& qb = qbs[b];
     uint64_t* out = bits_.data() + offset_[c][b];
+    // The rows of a block lie in one segment, so they share their image id; for a key before the first row that the
+    // window does not reach, the rule then says the same for every row, and one evaluation decides all of them (the
+    // gathered sinks and text keys of sparse heads, most of this pass's work otherwise).
+    const bool oneSegment = L.segmentOf()[qb.begin] == L.segmentOf()[qb.end - 1];
     auto emit = [&](int32_t q0, int32_t rows, int32_t k) {
       const int32_t kImage = imageIds[k];
       const bool kSink = sinks[k] != 0;
+      const int32_t qLast = q0 + rows - 1;
+      if (oneSegment && k < q0 && (mo.window <= 0 || kSink || qLast - k < mo.window)) {
+        const bool all = mask_visible(cat, mo, q0, k, imageIds[q0], kImage, kSink);
+        *out++ = all ? (rows == 64 ? ~uint64_t{0} : (uint64_t{1} << rows) - 1) : 0;
+        return;
+      }
       uint64_t m = 0;
       for (int32_t i = 0; i < rows; ++i)
         m |= static_cast<uint64_t>(mask_visible(cat, mo, q0 + i, k, imageIds[q0 + i], kImage, kSink)) << i;
