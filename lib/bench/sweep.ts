@@ -68,14 +68,13 @@ export interface SweepRecord {
   maxRssMiB: number;
 }
 
-function measure(fn: () => void, repeats: number, warm: boolean): Measurement {
-  if (warm) fn();
-  const ms: number[] = [];
-  for (let r = 0; r < repeats; r++) {
-    const t = performance.now();
-    fn();
-    ms.push(performance.now() - t);
-  }
+function timeOnce(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+}
+
+function summarize(ms: number[]): Measurement {
   return { medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms), runs: ms.length };
 }
 
@@ -87,7 +86,7 @@ async function measureAsync(fn: () => Promise<unknown>, repeats: number, warm: b
     await fn();
     ms.push(performance.now() - t);
   }
-  return { medianMs: median(ms), minMs: Math.min(...ms), maxMs: Math.max(...ms), runs: ms.length };
+  return summarize(ms);
 }
 
 /** A prompt of `images` images with 64 leading and 24 in-between text tokens, padded to about `length` tokens. */
@@ -181,17 +180,27 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
       const cast = (x: Float32Array): Tensor => (dtype === 'f32' ? x : toDType(x, dtype));
       const q = cast(qf), k = cast(kf), v = cast(vf);
       let denseMs: number | null = null;
-      for (const policy of cfg.policies) {
-        if (policy === 'dense' && length > cfg.denseMax) continue;
-        progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${policy}`);
-        const heads = headsFor(policy, cfg.numHeads);
-        const kept = plan.stats(heads).keptRatio;
-        const guess = (kept * denseFlop) / 100e9; // seconds at ~100 GFLOP/s: warm up only short runs
-        const m = measure(
-          () => attentionSync({ q, k, v, dtype, plan, heads, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, out, isa, threads }),
-          cfg.repeats,
-          guess < 1,
-        );
+      // The policies' runs are interleaved round by round, so a slow spell of this shared machine lands on every
+      // policy alike instead of on one row (the sparse / dense ratios compare rows of the same rounds).
+      const timed = cfg.policies
+        .filter((policy) => !(policy === 'dense' && length > cfg.denseMax))
+        .map((policy) => {
+          const heads = headsFor(policy, cfg.numHeads);
+          const kept = plan.stats(heads).keptRatio;
+          const run = () => attentionSync({ q, k, v, dtype, plan, heads, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, out, isa, threads });
+          return { policy, kept, run, ms: [] as number[] };
+        });
+      for (const t of timed) {
+        progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${t.policy}: warm-up`);
+        if ((t.kept * denseFlop) / 100e9 < 1) t.run(); // seconds at ~100 GFLOP/s: warm up only short runs
+      }
+      for (let r = 0; r < cfg.repeats; r++)
+        for (const t of timed) {
+          progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${t.policy}: run ${r + 1} of ${cfg.repeats}`);
+          t.ms.push(timeOnce(t.run));
+        }
+      for (const { policy, kept, ms } of timed) {
+        const m = summarize(ms);
         if (policy === 'dense') denseMs = m.medianMs;
         const useful = kept * denseFlop;
         const gflops = useful / m.medianMs / 1e6;
