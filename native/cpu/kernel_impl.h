@@ -599,43 +599,69 @@ class BlockKernel {
       // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
       masked = pairs != static_cast<int64_t>(t.n) * rows_;
     }
+    if (masked) {
+      // Keys that the first row vectors do not see need not be computed for them: on a causal diagonal tile the
+      // last 32 keys are hidden from the first 32 rows. Pick the split [0, j) on every vector + [j, n) on vectors
+      // from v that saves the most (n - j) x v, and take it when that is at least 1/8 of the tile.
+      int suffixMin = vecs_, bestJ = t.n, bestV = 0;
+      int64_t bestSave = 0;
+      for (int j = t.n - 1; j >= 0; --j) {
+        suffixMin = std::min(suffixMin, t.bits[j] ? std::countr_zero(t.bits[j]) / W : vecs_);
+        const int64_t save = static_cast<int64_t>(t.n - j) * suffixMin;
+        if (save > bestSave) bestSave = save, bestJ = j, bestV = suffixMin;
+      }
+      if (bestSave * 8 >= static_cast<int64_t>(t.n) * vecs_) {
+        if (bestJ > 0) keyRange(t, 0, bestJ, 0, true);
+        if (bestV < vecs_) keyRange(t, bestJ, t.n, bestV, true);
+        return;
+      }
+    }
+    keyRange(t, 0, t.n, 0, masked);
+  }
+
+  // The products and the softmax update for keys [j0, j1) of a tile, on the row vectors from v0 on (the lanes below
+  // v0 * W see none of these keys and keep their state).
+  void keyRange(const TileKeys& t, int j0, int j1, int v0, bool masked) {
+    const int n = j1 - j0, vecs = vecs_ - v0, lane0 = v0 * W, rows = rows_ - lane0;
+    if (n <= 0 || vecs <= 0) return;
+    const int32_t* keys = t.key + j0;
     if constexpr (Dot) {
 #if BS_KERNEL_DPBF16
       const uint32_t* krow[kKeyTile];
-      for (int j = 0; j < t.n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(kRow(t.key[j]));
-      qkBf16(reinterpret_cast<const uint32_t*>(qt_), d_ / 2, krow, t.n, st_, vecs_);
-      if (masked) applyMask(t);
-      softmaxTile<true>(st_, t.n, vecs_, p_.scale * kLog2e, m_, l_, alpha_);
-      const int n2 = (t.n + 1) / 2;
+      for (int j = 0; j < n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(kRow(keys[j]));
+      qkBf16(reinterpret_cast<const uint32_t*>(qt_) + lane0, d_ / 2, krow, n, st_ + lane0, vecs);
+      if (masked) applyMask(t.bits + j0, n, v0);
+      softmaxTile<true>(st_ + lane0, n, vecs, p_.scale * kLog2e, m_ + lane0, l_ + lane0, alpha_ + lane0);
+      const int n2 = (n + 1) / 2;
       auto* vp = reinterpret_cast<uint32_t*>(vc_);
-      for (int j = 0; j < t.n; j += 2)
-        interleaveRows(vRow(t.key[j]), j + 1 < t.n ? vRow(t.key[j + 1]) : nullptr, d_, vp + (j / 2) * vpStride_);
-      packPairsP(st_, t.n, vecs_, pp_);
-      pvBf16(o_, dp_, alpha_, pp_, vp, vpStride_, n2, rows_);
+      for (int j = 0; j < n; j += 2)
+        interleaveRows(vRow(keys[j]), j + 1 < n ? vRow(keys[j + 1]) : nullptr, d_, vp + (j / 2) * vpStride_);
+      packPairsP(st_ + lane0, n, vecs, pp_ + lane0);
+      pvBf16(o_ + static_cast<size_t>(lane0) * dp_, dp_, alpha_ + lane0, pp_ + lane0, vp, vpStride_, n2, rows);
 #endif
     } else {
       const float* krow[kKeyTile];
       const float* vrow[kKeyTile];
       if (direct_) {
-        for (int j = 0; j < t.n; ++j) {
-          krow[j] = reinterpret_cast<const float*>(kRow(t.key[j]));
-          vrow[j] = reinterpret_cast<const float*>(vRow(t.key[j]));
+        for (int j = 0; j < n; ++j) {
+          krow[j] = reinterpret_cast<const float*>(kRow(keys[j]));
+          vrow[j] = reinterpret_cast<const float*>(vRow(keys[j]));
         }
       } else {
-        // Widen (or pad) the tile's rows once into compact f32 rows of dp_ floats.
-        for (int j = 0; j < t.n; ++j) {
+        // Widen (or pad) the rows once into compact f32 rows of dp_ floats.
+        for (int j = 0; j < n; ++j) {
           float* kd = kc_ + static_cast<size_t>(j) * dp_;
           float* vd = vc_ + static_cast<size_t>(j) * dp_;
-          copyRow(kRow(t.key[j]), kd);
-          copyRow(vRow(t.key[j]), vd);
+          copyRow(kRow(keys[j]), kd);
+          copyRow(vRow(keys[j]), vd);
           krow[j] = kd;
           vrow[j] = vd;
         }
       }
-      qkF32(qt_, d_, krow, t.n, st_, vecs_, rows_);
-      if (masked) applyMask(t);
-      softmaxTile<false>(st_, t.n, vecs_, 1.0f, m_, l_, alpha_);
-      pvF32(o_, dp_, alpha_, st_, vrow, t.n, rows_);
+      qkF32(qt_ + lane0, d_, krow, n, st_ + lane0, vecs, rows);
+      if (masked) applyMask(t.bits + j0, n, v0);
+      softmaxTile<false>(st_ + lane0, n, vecs, 1.0f, m_ + lane0, l_ + lane0, alpha_ + lane0);
+      pvF32(o_ + static_cast<size_t>(lane0) * dp_, dp_, alpha_ + lane0, st_ + lane0, vrow, n, rows);
     }
   }
 
@@ -651,12 +677,12 @@ class BlockKernel {
   }
 
   // Hidden pairs of a partial tile become -inf (the element rule's verdicts come precomputed as row bits).
-  void applyMask(const TileKeys& t) {
+  void applyMask(const uint64_t* bits, int n, int v0) {
     const V hidden = simd::set1(kNegInf);
-    for (int j = 0; j < t.n; ++j) {
-      const uint64_t b = t.bits[j];
+    for (int j = 0; j < n; ++j) {
+      const uint64_t b = bits[j];
       float* srow = st_ + j * kLanes;
-      for (int u = 0; u < vecs_; ++u)
+      for (int u = v0; u < vecs_; ++u)
         simd::store(srow + u * W, simd::keepLanes(simd::load(srow + u * W), static_cast<uint32_t>(b >> (u * W)), hidden));
     }
   }
