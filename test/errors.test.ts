@@ -13,7 +13,7 @@ function expectCode(fn: () => unknown, code: string) {
 }
 
 describe('bad segments', () => {
-  it.each([
+  it.each<[unknown, string]>([
     [[], 'empty batch'],
     [[[]], 'empty sequence'],
     [[[{ kind: 'text', length: 0 }]], 'zero length'],
