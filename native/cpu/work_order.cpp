@@ -8,7 +8,7 @@
 namespace bs::cpu {
 namespace {
 
-// Whether categories a and b visit the same keys of query block b, as the same runs and gathers.
+// Whether categories a and b visit the same keys of query block `block`, as the same runs and gathers.
 bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, size_t block) {
   if (a == b) return true;
   const Plan::CategoryPlan& pa = plan.category(a);
