@@ -383,8 +383,8 @@ struct TileKeys {
 };
 
 // An f32 output at least this large is written with streaming stores: it cannot stay in a cache until the caller
-// reads it anyway, and each row is a headDim piece of 9 cache lines at a stride of numHeads x headDim, whose reads
-// for ownership the short items of sparse heads waited on (measured on the Zen 4 VM: 3 % of a sink-head call at
+// reads it anyway, and each row is a headDim piece (8 or 9 cache lines) at a stride of numHeads x headDim, whose
+// reads for ownership the short items of sparse heads waited on (measured on the Zen 4 VM: 3 % of a sink-head call at
 // 8K tokens). Smaller outputs stay in cache for the caller.
 constexpr int64_t kStreamOutBytes = int64_t{32} << 20;
 

@@ -45,8 +45,8 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
     const QueryBlock& qb = qbs[b];
     uint64_t* out = bits_.data() + offset_[c][b];
     // The rows of a block lie in one segment, so they share their image id; for a key before the first row that the
-    // window does not reach, the rule then says the same for every row, and one evaluation decides all of them (the
-    // gathered sinks and text keys of sparse heads, most of this pass's work otherwise).
+    // window does not reach, the rule then says the same for every row, and one evaluation decides all of them. The
+    // gathered sinks and text keys of sparse heads are such keys, and they were most of the evaluations here.
     const bool oneSegment = L.segmentOf()[qb.begin] == L.segmentOf()[qb.end - 1];
     auto emit = [&](int32_t q0, int32_t rows, int32_t k) {
       const int32_t kImage = imageIds[k];
