@@ -77,6 +77,24 @@ inline void withCount(int n, F&& f) {
   }
 }
 
+#if defined(__AVX2__) || defined(__AVX512F__)
+// In place: row j becomes column j of the 8 x 8 block.
+inline void transpose8(__m256 (&r)[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20), r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20), r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
+
 // ---- Q.K^T, f32 ----
 
 // S^T[r][lanes of VC vectors] = sum_c K[r][c] * Q^T[c][lanes], for R keys.
@@ -423,7 +441,7 @@ class BlockKernel {
     if (stack.count > 1 && partialKeys_ > 0) laneMasks_ = s.laneMasks.get(static_cast<size_t>(partialKeys_));
     float* base = s.floats.get(static_cast<size_t>(d_) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
                            static_cast<size_t>(kLanes) * dp_ + 3 * kLanes + 2 * tileRows +
-                           static_cast<size_t>(kKeyTile / 2) * kLanes + 5 * static_cast<size_t>(std::max(dp_, vpStride_)));
+                           static_cast<size_t>(kKeyTile / 2) * kLanes + 17 * static_cast<size_t>(std::max(dp_, vpStride_)));
     qt_ = base;
     st_ = qt_ + static_cast<size_t>(d_) * kLanes;
     o_ = st_ + static_cast<size_t>(kKeyTile) * kLanes;
@@ -448,18 +466,30 @@ class BlockKernel {
         laneHead_[i] = stack_.heads[(g0 + i) / blockRows_];
         laneToken_[i] = qb_.begin + (g0 + i) % blockRows_;
       }
-      loadQueries();
       const uint64_t* bits = passMasks(g0);
+      // A sparse head's image rows see no key of their own block but themselves: those pairs are done with the
+      // queries' transposition, one per row, and the runs skip the block's own keys.
+      const bool selfOnly = ownKeysSelfOnly(cp, bits);
+      loadQueries(selfOnly);
       TileKeys t;
       for (int32_t r = cp.runOffsets[qbIndex_]; r < cp.runOffsets[qbIndex_ + 1]; ++r) {
         const KeyRun& run = cp.runs[r];
         t.full = run.full;
-        for (int32_t k0 = run.begin; k0 < run.end; k0 += kKeyTile) {
-          t.n = std::min(kKeyTile, run.end - k0);
-          for (int j = 0; j < t.n; ++j) t.key[j] = k0 + j;
-          t.bits = run.full ? nullptr : bits;
-          if (!run.full) bits += t.n;
-          tile(t);
+        const auto visit = [&](int32_t begin, int32_t end) {
+          for (int32_t k0 = begin; k0 < end; k0 += kKeyTile) {
+            t.n = std::min(kKeyTile, end - k0);
+            for (int j = 0; j < t.n; ++j) t.key[j] = k0 + j;
+            t.bits = run.full ? nullptr : bits;
+            if (!run.full) bits += t.n;
+            tile(t);
+          }
+        };
+        if (selfOnly && !run.full && run.begin < qb_.end && qb_.begin < run.end) {
+          visit(run.begin, qb_.begin);
+          bits += std::min(run.end, qb_.end) - std::max(run.begin, qb_.begin);
+          visit(qb_.end, run.end);
+        } else {
+          visit(run.begin, run.end);
         }
       }
       // Gathered ranges are concatenated into full tiles, so many short ranges cost like their total length.
@@ -519,6 +549,43 @@ class BlockKernel {
     }
     return laneMasks_;
   }
+  // True when every token of the query block lies in a partial run and only the lanes of that token see it (a
+  // sparse head's image rows: the rest of their own image is hidden). bits: the pass's partial-tile masks.
+  bool ownKeysSelfOnly(const Plan::CategoryPlan& cp, const uint64_t* bits) const {
+    if (!bits) return false;
+    uint64_t lanesOf[256] = {};  // blockM <= 256 (plan.cpp)
+    for (int i = 0; i < rows_; ++i) lanesOf[laneToken_[i] - qb_.begin] |= uint64_t{1} << i;
+    int32_t seen = 0;
+    for (int32_t r = cp.runOffsets[qbIndex_]; r < cp.runOffsets[qbIndex_ + 1]; ++r) {
+      const KeyRun& run = cp.runs[r];
+      const int32_t b = std::max(run.begin, qb_.begin), e = std::min(run.end, qb_.end);
+      if (run.full) {
+        if (b < e) return false;
+        continue;
+      }
+      for (int32_t k = b; k < e; ++k)
+        if (bits[k - run.begin] != lanesOf[k - qb_.begin]) return false;
+      seen += std::max(0, e - b);
+      bits += run.end - run.begin;
+    }
+    return seen == blockRows_;
+  }
+
+  // Each lane's pair with its own token as the first key it sees: m = its score, l = 1, o = its value row.
+  void selfPairs() {
+    const float sc = p_.scale * kLog2e;
+    for (int i = 0; i < rows_; ++i) {
+      const float* qr = widenRow(qRow(i), rowTmp_);
+      m_[i] = simd::dot(qr, widenRow(kRow(laneToken_[i]), kc_), d_) * sc;
+      selfValue(i);
+    }
+  }
+
+  void selfValue(int i) {
+    l_[i] = 1.0f;
+    copyRow(vRow(laneToken_[i]), o_ + static_cast<size_t>(i) * dp_);
+  }
+
   const Elem* kRow(int32_t token) const {
     return static_cast<const Elem*>(kv_.k) + token * kvStride_ + kvHeadOffset_;
   }
@@ -539,10 +606,12 @@ class BlockKernel {
     }
   }
 
-  void loadQueries() {
+  // Fills Q^T for the pass and resets its softmax state; with `self`, also computes each lane's pair with its own
+  // token (see selfPairs) while its q row is loaded.
+  void loadQueries(bool self) {
     std::fill(m_, m_ + kLanes, kNegInf);
     std::fill(l_, l_ + kLanes, 0.0f);
-    std::fill(o_, o_ + static_cast<size_t>(rows_) * dp_, 0.0f);
+    if (!self) std::fill(o_, o_ + static_cast<size_t>(rows_) * dp_, 0.0f);
     if constexpr (Dot) {
       // headDim pairs of raw bf16, one 32-bit word per (pair, row); the score scale is applied in the softmax.
       auto* qp = reinterpret_cast<uint32_t*>(qt_);
@@ -552,26 +621,49 @@ class BlockKernel {
         const auto* src = reinterpret_cast<const uint32_t*>(qRow(i));
         for (int c = 0; c < d2; ++c) qp[c * kLanes + i] = src[c];
       }
+      if (self) selfPairs();
     } else {
       const float qscale = p_.scale * kLog2e;
       if (rows_ < kLanes) std::fill(qt_, qt_ + static_cast<size_t>(d_) * kLanes, 0.0f);
 #if defined(__AVX2__) || defined(__AVX512F__)
-      // 4 x 4 SSE transposes: a quarter of the instructions of element-wise stores, which matter for the short work
-      // items of sparse heads (a 64-row block that visits only a few hundred keys).
-      const __m128 sc = _mm_set1_ps(qscale);
+      // 8 x 8 transposes in ymm registers (48 instructions per 64 elements; 4 x 4 SSE transposes take 80), which
+      // matters for the short work items of sparse heads (a 64-row block that visits only a few hundred keys). The
+      // self pairs ride along: eight independent dot products per group of rows, on the scaled q values already in
+      // registers.
+      const __m256 sc = _mm256_set1_ps(qscale);
       const size_t rowBuf = static_cast<size_t>(std::max(dp_, vpStride_));
-      for (int i0 = 0; i0 < rows_; i0 += 4) {
-        const float* r[4];
-        for (int x = 0; x < 4; ++x)
-          r[x] = i0 + x < rows_ ? widen(qRow(i0 + x), rowTmp_ + x * rowBuf) : zeroRow();
-        for (int c = 0; c < d_; c += 4) {
-          __m128 a0 = _mm_mul_ps(_mm_loadu_ps(r[0] + c), sc), a1 = _mm_mul_ps(_mm_loadu_ps(r[1] + c), sc);
-          __m128 a2 = _mm_mul_ps(_mm_loadu_ps(r[2] + c), sc), a3 = _mm_mul_ps(_mm_loadu_ps(r[3] + c), sc);
-          _MM_TRANSPOSE4_PS(a0, a1, a2, a3);
-          _mm_storeu_ps(qt_ + (c + 0) * kLanes + i0, a0);
-          _mm_storeu_ps(qt_ + (c + 1) * kLanes + i0, a1);
-          _mm_storeu_ps(qt_ + (c + 2) * kLanes + i0, a2);
-          _mm_storeu_ps(qt_ + (c + 3) * kLanes + i0, a3);
+      for (int i0 = 0; i0 < rows_; i0 += 8) {
+        const float* r[8];
+        const float* k[8];
+        for (int x = 0; x < 8; ++x) {
+          const bool live = i0 + x < rows_;
+          r[x] = live ? widen(qRow(i0 + x), rowTmp_ + x * rowBuf) : zeroRow();
+          if (self) k[x] = live ? widen(kRow(laneToken_[i0 + x]), rowTmp_ + (9 + x) * rowBuf) : zeroRow();
+        }
+        __m256 dots[8];
+        for (int x = 0; x < 8; ++x) dots[x] = _mm256_setzero_ps();
+        for (int c = 0; c < d_; c += 8) {
+          __m256 a[8];
+#pragma GCC unroll 8
+          for (int x = 0; x < 8; ++x) a[x] = _mm256_mul_ps(_mm256_loadu_ps(r[x] + c), sc);
+          if (self) {
+#pragma GCC unroll 8
+            for (int x = 0; x < 8; ++x) dots[x] = _mm256_fmadd_ps(a[x], _mm256_loadu_ps(k[x] + c), dots[x]);
+          }
+          transpose8(a);
+#pragma GCC unroll 8
+          for (int x = 0; x < 8; ++x) _mm256_storeu_ps(qt_ + (c + x) * kLanes + i0, a[x]);
+        }
+        if (self) {
+          transpose8(dots);
+          __m256 sum = dots[0];
+          for (int x = 1; x < 8; ++x) sum = _mm256_add_ps(sum, dots[x]);
+          alignas(32) float score[8];
+          _mm256_store_ps(score, sum);
+          for (int x = 0; x < 8 && i0 + x < rows_; ++x) {
+            m_[i0 + x] = score[x];
+            selfValue(i0 + x);
+          }
         }
       }
 #else
@@ -579,13 +671,14 @@ class BlockKernel {
         const float* src = widen(qRow(i), rowTmp_);
         for (int c = 0; c < d_; ++c) qt_[c * kLanes + i] = src[c] * qscale;
       }
+      if (self) selfPairs();
 #endif
     }
   }
 
   // headDim zeros (the padding rows of a query pass).
   const float* zeroRow() {
-    float* z = rowTmp_ + 4 * static_cast<size_t>(std::max(dp_, vpStride_));
+    float* z = rowTmp_ + 8 * static_cast<size_t>(std::max(dp_, vpStride_));
     std::fill(z, z + d_, 0.0f);
     return z;
   }
@@ -595,6 +688,7 @@ class BlockKernel {
     if (masked) {
       int64_t pairs = 0;
       for (int j = 0; j < t.n; ++j) pairs += std::popcount(t.bits[j]);
+      if (pairs == 0) return;
       if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
       // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
       masked = pairs != static_cast<int64_t>(t.n) * rows_;
