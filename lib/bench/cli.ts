@@ -3,8 +3,9 @@
  * The microbenchmark harness. Default workload: a Qwen2-VL-7B-like attention layer (28 query heads, 4 KV heads,
  * head dim 128, f32) over one prompt of 8 images x 1,024 tokens with short text between them. For each head
  * category (every head in that category), and for an example mixed policy, it prints the kept-FLOP ratio, the time of
- * the all-dense layer and of the sparse one (median of --repeats runs, measured in this process), the speedup, and
- * the max abs error against the dense-masked computation (every block visited, element rule on every pair).
+ * the all-dense layer and of the sparse one (median of --repeats runs, measured in this process, the policies taking
+ * turns round by round), the speedup, and the max abs error against the dense-masked computation (every block
+ * visited, element rule on every pair).
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,7 @@ import { cpuInfo, fmaPeak, getThreads, setThreads } from '../runtime.js';
 import { runCudaBench } from './cuda.js';
 import { DTYPES, toDType, type DType } from '../dtype.js';
 import { runSweep, type Policy } from './sweep.js';
-import { examplePolicy, fillRandom, median, promptSegments } from './workload.js';
+import { examplePolicy, fillRandom, median, promptSegments, timeRounds } from './workload.js';
 
 const HELP = `usage: npm run bench -- [options]            one prompt, every head category (default)
        npm run bench -- --sweep [sweep options]  time and speedup vs prompt length, images, category, dtype
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
   const cast = (x: Float32Array) => (dtype === 'f32' ? x : toDType(x, dtype));
   const q = cast(qf), k = cast(kf), v = cast(vf);
   const q32 = qf;
-  const out = new Float32Array(q32.length);
+  const out = new Float32Array(q32.length).fill(0); // pages faulted in here, not in a timed run
   const peak = fmaPeak({ threads: threads || getThreads(), isa, seconds: 1 });
   console.log(
     `blindsight bench: ${shape.images} images x ${shape.tokensPerImage} tokens, text ${shape.leadingText} + ${shape.textBetween}/gap ` +
@@ -204,33 +205,29 @@ async function main(): Promise<void> {
       `median of ${repeats} runs; f32 FMA peak ${peak.toFixed(1)} GFLOP/s`,
   );
 
-  const time = (heads: HeadCategory[], p: MaskPlan, dst: Float32Array): number => {
-    const ms: number[] = [];
-    for (let r = 0; r < repeats; r++) {
-      const s = performance.now();
-      attentionSync({ q, k, v, dtype, plan: p, heads, numHeads, numKvHeads, headDim, out: dst, isa });
-      ms.push(performance.now() - s);
-    }
-    return median(ms);
-  };
-
   const denseHeads = Array<HeadCategory>(numHeads).fill('dense');
-  const denseMs = time(denseHeads, plan, out);
   const denseFlops = 4 * plan.stats(denseHeads).denseCausalPairs * headDim;
-  const rows: Record<string, number | string>[] = [];
   const policies: [string, HeadCategory[]][] = [
     ...HEAD_CATEGORIES.map((c): [string, HeadCategory[]] => [c, Array<HeadCategory>(numHeads).fill(c)]),
     ['mixed (example policy)', examplePolicy(numHeads)],
   ];
+  const run = (heads: HeadCategory[]) => () => {
+    attentionSync({ q, k, v, dtype, plan, heads, numHeads, numKvHeads, headDim, out, isa });
+  };
+  // Round by round over the policies (see timeRounds), so the sparse / dense ratios compare runs of the same rounds.
+  const times = timeRounds(policies.map(([, heads]) => run(heads)), repeats).map(median);
+  const denseMs = times[policies.findIndex(([name]) => name === 'dense')];
+  const rows: Record<string, number | string>[] = [];
   const check = new Float32Array(q32.length);
-  for (const [name, heads] of policies) {
+  for (const [i, [name, heads]] of policies.entries()) {
     const st = plan.stats(heads);
-    const ms = name === 'dense' ? denseMs : time(heads, plan, out);
+    const ms = times[i];
     let maxErr = Number.NaN;
     if (!values['no-check']) {
+      run(heads)();
       attentionSync({ q, k, v, dtype, plan: exhaustive, heads, numHeads, numKvHeads, headDim, out: check, isa });
       maxErr = 0;
-      for (let i = 0; i < out.length; i++) maxErr = Math.max(maxErr, Math.abs(out[i] - check[i]));
+      for (let j = 0; j < out.length; j++) maxErr = Math.max(maxErr, Math.abs(out[j] - check[j]));
     }
     rows.push({
       policy: name,

@@ -15,7 +15,7 @@ import { cpuInfo, fmaPeak, getThreads } from '../runtime.js';
 import { biasMasked, gqaCausal, loadOrt, type PeerRunner } from './ort_peer.js';
 import { Progress } from './progress.js';
 import { PALETTE, renderSvg, type Series } from './svg_plot.js';
-import { examplePolicy, fillRandom, median, promptSegments, type PromptShape } from './workload.js';
+import { examplePolicy, fillRandom, median, promptSegments, timeRounds, type PromptShape } from './workload.js';
 
 export type Policy = HeadCategory | 'mixed';
 
@@ -66,12 +66,6 @@ export interface SweepRecord {
   peer: { name: string; ms: Measurement; usefulGflops: number; maxAbsDiff: number } | null;
   planMs: number;
   maxRssMiB: number;
-}
-
-function timeOnce(fn: () => void): number {
-  const t = performance.now();
-  fn();
-  return performance.now() - t;
 }
 
 function summarize(ms: number[]): Measurement {
@@ -173,7 +167,8 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
     const qf = fillRandom(new Float32Array(n * cfg.numHeads * cfg.headDim), 1);
     const kf = fillRandom(new Float32Array(n * cfg.numKvHeads * cfg.headDim), 2);
     const vf = fillRandom(new Float32Array(n * cfg.numKvHeads * cfg.headDim), 3);
-    const out = new Float32Array(qf.length); // touched once here, so no run pays its page faults
+    // A new typed array is mapped lazily; filling it faults its pages in here, so no timed run pays for them.
+    const out = new Float32Array(qf.length).fill(0);
     const denseFlop = 4 * plan.stats('dense').denseCausalPairs * cfg.headDim * cfg.numHeads;
     const shapeRecords: SweepRecord[] = [];
     for (const dtype of cfg.dtypes) {
@@ -194,11 +189,12 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
         progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${t.policy}: warm-up`);
         if ((t.kept * denseFlop) / 100e9 < 1) t.run(); // seconds at ~100 GFLOP/s: warm up only short runs
       }
-      for (let r = 0; r < cfg.repeats; r++)
-        for (const t of timed) {
-          progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${t.policy}: run ${r + 1} of ${cfg.repeats}`);
-          t.ms.push(timeOnce(t.run));
-        }
+      const runs = timeRounds(
+        timed.map((t) => t.run),
+        cfg.repeats,
+        (i, r) => progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${timed[i].policy}: run ${r + 1} of ${cfg.repeats}`),
+      );
+      for (const [i, t] of timed.entries()) t.ms = runs[i];
       for (const { policy, kept, ms } of timed) {
         const m = summarize(ms);
         if (policy === 'dense') denseMs = m.medianMs;

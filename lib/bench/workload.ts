@@ -46,3 +46,20 @@ export function median(xs: number[]): number {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/**
+ * Runs each task `repeats` times, round by round (every task once, then again), and returns each task's times in
+ * milliseconds. Interleaving puts a slow spell of a shared machine on every task alike, so ratios between tasks (sparse
+ * over dense) compare runs of the same rounds. `before` is called ahead of each run (for progress notes).
+ */
+export function timeRounds(tasks: (() => void)[], repeats: number, before?: (task: number, round: number) => void): number[][] {
+  const ms = tasks.map((): number[] => []);
+  for (let r = 0; r < repeats; r++)
+    for (const [i, run] of tasks.entries()) {
+      before?.(i, r);
+      const t = performance.now();
+      run();
+      ms[i].push(performance.now() - t);
+    }
+  return ms;
+}
