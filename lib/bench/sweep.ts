@@ -183,7 +183,7 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
           const heads = headsFor(policy, cfg.numHeads);
           const kept = plan.stats(heads).keptRatio;
           const run = () => attentionSync({ q, k, v, dtype, plan, heads, numHeads: cfg.numHeads, numKvHeads: cfg.numKvHeads, headDim: cfg.headDim, out, isa, threads });
-          return { policy, kept, run, ms: [] as number[] };
+          return { policy, kept, run };
         });
       for (const t of timed) {
         progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${t.policy}: warm-up`);
@@ -194,9 +194,8 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
         cfg.repeats,
         (i, r) => progress.note(`${fmtLen(length)} tokens, ${images} images, ${dtype}, ${timed[i].policy}: run ${r + 1} of ${cfg.repeats}`),
       );
-      for (const [i, t] of timed.entries()) t.ms = runs[i];
-      for (const { policy, kept, ms } of timed) {
-        const m = summarize(ms);
+      for (const [i, { policy, kept }] of timed.entries()) {
+        const m = summarize(runs[i]);
         if (policy === 'dense') denseMs = m.medianMs;
         const useful = kept * denseFlop;
         const gflops = useful / m.medianMs / 1e6;
