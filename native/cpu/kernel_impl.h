@@ -575,8 +575,8 @@ class BlockKernel {
   void selfPairs() {
     const float sc = p_.scale * kLog2e;
     for (int i = 0; i < rows_; ++i) {
-      const float* qr = widenRow(qRow(i), rowTmp_);
-      m_[i] = simd::dot(qr, widenRow(kRow(laneToken_[i]), kc_), d_) * sc;
+      const float* qr = widen(qRow(i), rowTmp_);
+      m_[i] = simd::dot(qr, widen(kRow(laneToken_[i]), kc_), d_) * sc;
       selfValue(i);
     }
   }
@@ -593,7 +593,7 @@ class BlockKernel {
     return static_cast<const Elem*>(kv_.v) + token * kvStride_ + kvHeadOffset_;
   }
 
-  // One input row widened to f32 (rowTmp_ when a conversion is needed).
+  // One input row as f32: the row itself for f32 inputs, else widened into dst.
   const float* widen(const Elem* src, float* dst) const {
     if constexpr (In == DType::F32) {
       return src;
@@ -796,10 +796,10 @@ class BlockKernel {
     float score[kKeyTile];
     for (int i = 0; i < rows_; ++i) {
       if (!count[i]) continue;
-      const float* qr = widenRow(qRow(i), rowTmp_);
+      const float* qr = widen(qRow(i), rowTmp_);
       float mx = m_[i];
       for (int x = 0; x < count[i]; ++x) {
-        score[x] = simd::dot(qr, widenRow(kRow(t.key[keysOf[i][x]]), kc_), d_) * sc;
+        score[x] = simd::dot(qr, widen(kRow(t.key[keysOf[i][x]]), kc_), d_) * sc;
         mx = std::max(mx, score[x]);
       }
       float* o = o_ + static_cast<size_t>(i) * dp_;
@@ -808,7 +808,7 @@ class BlockKernel {
         // accumulator is that key's value row, as the general update below would make it.
         m_[i] = score[0];
         l_[i] = 1.0f;
-        std::memcpy(o, widenRow(vRow(t.key[keysOf[i][0]]), vc_), sizeof(float) * d_);
+        std::memcpy(o, widen(vRow(t.key[keysOf[i][0]]), vc_), sizeof(float) * d_);
         continue;
       }
       if (mx > m_[i]) {
@@ -820,7 +820,7 @@ class BlockKernel {
       for (int x = 0; x < count[i]; ++x) {
         const float p = exp2Scalar(score[x] - mx);
         l_[i] += p;
-        simd::axpy(p, widenRow(vRow(t.key[keysOf[i][x]]), vc_), o, d_);
+        simd::axpy(p, widen(vRow(t.key[keysOf[i][x]]), vc_), o, d_);
       }
     }
   }
@@ -837,18 +837,6 @@ class BlockKernel {
     p = p * f + simd::kP1;
     p = p * f + 1.0f;
     return p * bitsToFloat(static_cast<uint32_t>(static_cast<int32_t>(r) + 127) << 23);
-  }
-
-  const float* widenRow(const Elem* src, float* buf) const {
-    if constexpr (In == DType::F32) {
-      return src;
-    } else if constexpr (In == DType::F16) {
-      simd::widenF16(src, buf, d_);
-      return buf;
-    } else {
-      simd::widenBf16(src, buf, d_);
-      return buf;
-    }
   }
 
   void store() {
