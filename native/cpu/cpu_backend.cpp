@@ -150,14 +150,18 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   const auto* sk = static_cast<const uint8_t*>(p.k);
   const auto* sv = static_cast<const uint8_t*>(p.v);
-  workers.parallelFor(chunks * kvh, threads, [&](int, int64_t item) {
-    const int64_t h = item % kvh, t0 = (item / kvh) * kChunk, t1 = std::min(n, t0 + kChunk);
+  // Token by token, all heads of a token together: the source is read once, front to back (copying one head at a time
+  // read it kvh times over, as the prefetchers pull the neighbouring heads' lines too: 3.0 ms against 1.9 ms at 8K
+  // tokens, 4 KV heads, measured on the Zen 4 VM).
+  workers.parallelFor(chunks, threads, [&](int, int64_t item) {
+    const int64_t t0 = item * kChunk, t1 = std::min(n, t0 + kChunk);
     const size_t row = static_cast<size_t>(d) * es;
-    for (int64_t t = t0; t < t1; ++t) {
-      const size_t from = static_cast<size_t>(t * kvh + h) * row, to = static_cast<size_t>(h * n + t) * row;
-      std::memcpy(out.k.get() + to, sk + from, row);
-      std::memcpy(out.v.get() + to, sv + from, row);
-    }
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t h = 0; h < kvh; ++h) {
+        const size_t from = static_cast<size_t>(t * kvh + h) * row, to = static_cast<size_t>(h * n + t) * row;
+        std::memcpy(out.k.get() + to, sk + from, row);
+        std::memcpy(out.v.get() + to, sv + from, row);
+      }
   });
   out.view = {out.k.get(), out.v.get(), d, n * d};
   return out;
