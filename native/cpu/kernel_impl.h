@@ -618,12 +618,63 @@ class BlockKernel {
       // headDim pairs of raw bf16, one 32-bit word per (pair, row); the score scale is applied in the softmax.
       auto* qp = reinterpret_cast<uint32_t*>(qt_);
       const int d2 = d_ / 2;
-      std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
+      if (rows_ < kLanes) std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
+#if BS_KERNEL_DPBF16
+      // As the f32 path below: 8 x 8 transposes of 32-bit words (bf16 pairs) in ymm registers, with the self pairs
+      // as vdpbf16ps dot products on the words already loaded (a scalar scatter of 4096 words per pass cost bf16
+      // sparse heads more than the pass's products at a few hundred keys).
+      const int d8 = d2 / 8 * 8;
+      const auto* zero = reinterpret_cast<const uint32_t*>(zeroRow());
+      for (int i0 = 0; i0 < rows_; i0 += 8) {
+        const uint32_t* r[8];
+        const uint32_t* k[8];
+        for (int x = 0; x < 8; ++x) {
+          const bool live = i0 + x < rows_;
+          r[x] = live ? reinterpret_cast<const uint32_t*>(qRow(i0 + x)) : zero;
+          k[x] = live && self ? reinterpret_cast<const uint32_t*>(kRow(laneToken_[i0 + x])) : zero;
+        }
+        __m256 dots[8];
+        for (int x = 0; x < 8; ++x) dots[x] = _mm256_setzero_ps();
+        for (int c = 0; c < d8; c += 8) {
+          __m256 a[8];
+#pragma GCC unroll 8
+          for (int x = 0; x < 8; ++x) a[x] = _mm256_loadu_ps(reinterpret_cast<const float*>(r[x] + c));
+          if (self) {
+#pragma GCC unroll 8
+            for (int x = 0; x < 8; ++x)
+              dots[x] = _mm256_dpbf16_ps(dots[x], reinterpret_cast<__m256bh>(a[x]),
+                                         reinterpret_cast<__m256bh>(_mm256_loadu_ps(reinterpret_cast<const float*>(k[x] + c))));
+          }
+          transpose8(a);
+#pragma GCC unroll 8
+          for (int x = 0; x < 8; ++x) _mm256_storeu_ps(qt_ + (c + x) * kLanes + i0, a[x]);
+        }
+        for (int c = d8; c < d2; ++c)
+          for (int x = 0; x < 8; ++x) qp[c * kLanes + i0 + x] = r[x][c];
+        if (self) {
+          transpose8(dots);
+          __m256 sum = dots[0];
+          for (int x = 1; x < 8; ++x) sum = _mm256_add_ps(sum, dots[x]);
+          alignas(32) float score[8];
+          _mm256_store_ps(score, sum);
+          const float sc = p_.scale * kLog2e;
+          for (int x = 0; x < 8 && i0 + x < rows_; ++x) {
+            float rest = 0;  // the words past the last whole group of 8
+            for (int c = d8; c < d2; ++c)
+              rest += bf16ToF32(static_cast<uint16_t>(r[x][c])) * bf16ToF32(static_cast<uint16_t>(k[x][c])) +
+                      bf16ToF32(static_cast<uint16_t>(r[x][c] >> 16)) * bf16ToF32(static_cast<uint16_t>(k[x][c] >> 16));
+            m_[i0 + x] = (score[x] + rest) * sc;
+            selfValue(i0 + x);
+          }
+        }
+      }
+#else
       for (int i = 0; i < rows_; ++i) {
         const auto* src = reinterpret_cast<const uint32_t*>(qRow(i));
         for (int c = 0; c < d2; ++c) qp[c * kLanes + i] = src[c];
       }
       if (self) selfPairs();
+#endif
     } else {
       const float qscale = p_.scale * kLog2e;
       if (rows_ < kLanes) std::fill(qt_, qt_ + static_cast<size_t>(d_) * kLanes, 0.0f);
