@@ -738,32 +738,38 @@ class BlockKernel {
 
   void tile(const TileKeys& t) {
     bool masked = !t.full;
+    int j0 = 0, j1 = t.n;
     if (masked) {
+      // Keys no row sees at either end of the tile are not computed: the first block of an image under `sink` starts
+      // with the previous image's tail (hidden) before the text between the images.
+      while (j0 < j1 && t.bits[j0] == 0) ++j0;
+      while (j1 > j0 && t.bits[j1 - 1] == 0) --j1;
+      if (j0 == j1) return;
       int64_t pairs = 0;
-      for (int j = 0; j < t.n; ++j) pairs += std::popcount(t.bits[j]);
-      if (pairs == 0) return;
-      if (pairs * kSparseTileDensityInv <= static_cast<int64_t>(t.n) * rows_) return sparseTile(t);
+      for (int j = j0; j < j1; ++j) pairs += std::popcount(t.bits[j]);
+      const int64_t area = static_cast<int64_t>(j1 - j0) * rows_;
+      if (pairs * kSparseTileDensityInv <= area) return sparseTile(t);
       // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
-      masked = pairs != static_cast<int64_t>(t.n) * rows_;
+      masked = pairs != area;
     }
     if (masked) {
       // Keys that the first row vectors do not see need not be computed for them: on a causal diagonal tile the
-      // last 32 keys are hidden from the first 32 rows. Pick the split [0, j) on every vector + [j, n) on vectors
-      // from v that saves the most (n - j) x v, and take it when that is at least 1/8 of the tile.
-      int suffixMin = vecs_, bestJ = t.n, bestV = 0;
+      // last 32 keys are hidden from the first 32 rows. Pick the split [j0, j) on every vector + [j, j1) on vectors
+      // from v that saves the most (j1 - j) x v, and take it when that is at least 1/8 of the range.
+      int suffixMin = vecs_, bestJ = j1, bestV = 0;
       int64_t bestSave = 0;
-      for (int j = t.n - 1; j >= 0; --j) {
+      for (int j = j1 - 1; j >= j0; --j) {
         suffixMin = std::min(suffixMin, t.bits[j] ? std::countr_zero(t.bits[j]) / W : vecs_);
-        const int64_t save = static_cast<int64_t>(t.n - j) * suffixMin;
+        const int64_t save = static_cast<int64_t>(j1 - j) * suffixMin;
         if (save > bestSave) bestSave = save, bestJ = j, bestV = suffixMin;
       }
-      if (bestSave * 8 >= static_cast<int64_t>(t.n) * vecs_) {
-        if (bestJ > 0) keyRange(t, 0, bestJ, 0, true);
-        if (bestV < vecs_) keyRange(t, bestJ, t.n, bestV, true);
+      if (bestSave * 8 >= static_cast<int64_t>(j1 - j0) * vecs_) {
+        if (bestJ > j0) keyRange(t, j0, bestJ, 0, true);
+        if (bestV < vecs_) keyRange(t, bestJ, j1, bestV, true);
         return;
       }
     }
-    keyRange(t, 0, t.n, 0, masked);
+    keyRange(t, j0, j1, 0, masked);
   }
 
   // The products and the softmax update for keys [j0, j1) of a tile, on the row vectors from v0 on (the lanes below
