@@ -93,6 +93,14 @@ inline void transpose8(__m256 (&r)[8]) {
   r[4] = _mm256_permute2f128_ps(u0, u4, 0x31), r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
   r[6] = _mm256_permute2f128_ps(u2, u6, 0x31), r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
 }
+
+// sums[j] = the sum of the lanes of v[j] (eight dot products finished at once).
+inline void laneSums8(__m256 (&v)[8], float (&sums)[8]) {
+  transpose8(v);
+  __m256 sum = v[0];
+  for (int x = 1; x < 8; ++x) sum = _mm256_add_ps(sum, v[x]);
+  _mm256_storeu_ps(sums, sum);
+}
 #endif
 
 // ---- Q.K^T, f32 ----
@@ -652,11 +660,8 @@ class BlockKernel {
         for (int c = d8; c < d2; ++c)
           for (int x = 0; x < 8; ++x) qp[c * kLanes + i0 + x] = r[x][c];
         if (self) {
-          transpose8(dots);
-          __m256 sum = dots[0];
-          for (int x = 1; x < 8; ++x) sum = _mm256_add_ps(sum, dots[x]);
-          alignas(32) float score[8];
-          _mm256_store_ps(score, sum);
+          float score[8];
+          laneSums8(dots, score);
           const float sc = p_.scale * kLog2e;
           for (int x = 0; x < 8 && i0 + x < rows_; ++x) {
             float rest = 0;  // the words past the last whole group of 8
@@ -708,11 +713,8 @@ class BlockKernel {
           for (int x = 0; x < 8; ++x) _mm256_storeu_ps(qt_ + (c + x) * kLanes + i0, a[x]);
         }
         if (self) {
-          transpose8(dots);
-          __m256 sum = dots[0];
-          for (int x = 1; x < 8; ++x) sum = _mm256_add_ps(sum, dots[x]);
-          alignas(32) float score[8];
-          _mm256_store_ps(score, sum);
+          float score[8];
+          laneSums8(dots, score);
           for (int x = 0; x < 8 && i0 + x < rows_; ++x) {
             m_[i0 + x] = score[x];
             selfValue(i0 + x);
