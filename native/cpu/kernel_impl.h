@@ -627,7 +627,7 @@ class BlockKernel {
       auto* qp = reinterpret_cast<uint32_t*>(qt_);
       const int d2 = d_ / 2;
       if (rows_ < kLanes) std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
-#if BS_KERNEL_DPBF16
+#if BS_KERNEL_DPBF16  // Dot is only instantiated where vdpbf16ps exists (attendBlock)
       // As the f32 path below: 8 x 8 transposes of 32-bit words (bf16 pairs) in ymm registers, with the self pairs
       // as vdpbf16ps dot products on the words already loaded (a scalar scatter of 4096 words per pass cost bf16
       // sparse heads more than the pass's products at a few hundred keys).
@@ -673,12 +673,6 @@ class BlockKernel {
           }
         }
       }
-#else
-      for (int i = 0; i < rows_; ++i) {
-        const auto* src = reinterpret_cast<const uint32_t*>(qRow(i));
-        for (int c = 0; c < d2; ++c) qp[c * kLanes + i] = src[c];
-      }
-      if (self) selfPairs();
 #endif
     } else {
       const float qscale = p_.scale * kLog2e;
