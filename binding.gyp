@@ -1,6 +1,13 @@
 {
-  # The CPU addon. The kernel is compiled once per ISA level, each in its own static library with its own target
-  # flags (gyp has no per-file flags); cpu_backend.cpp picks one at run time from the CPU's features.
+  # The CPU addon. Every kernel family is compiled once per ISA level (native/cpu/levels/<level>.cpp), each level in its
+  # own static library with its own target flags (gyp has no per-file flags); the flags come from
+  # native/cpu/isa_levels.json, which cmake/libblindsight.cmake reads too. native/cpu/isa.cpp picks a level at run time
+  # from the CPU's features.
+  "variables": {
+    "isa_flags_avx2": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx2').flags.gcc.join(' ')\")"],
+    "isa_flags_avx512": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512').flags.gcc.join(' ')\")"],
+    "isa_flags_avx512bf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512bf16').flags.gcc.join(' ')\")"]
+  },
   "target_defaults": {
     "cflags_cc": ["-std=c++20", "-O3", "-fvisibility=hidden"],
     "cflags_cc!": ["-std=gnu++17", "-std=gnu++20", "-fno-exceptions"],
@@ -15,89 +22,57 @@
   },
   "targets": [
     {
-      "target_name": "bs_kernel_generic",
+      "target_name": "bs_level_generic",
       "type": "static_library",
-      "sources": ["native/cpu/kernel_generic.cpp"]
+      "sources": ["native/cpu/levels/generic.cpp"]
     },
     {
-      "target_name": "bs_kernel_avx2",
+      "target_name": "bs_level_avx2",
       "type": "static_library",
       "conditions": [
         ["target_arch=='x64' and OS!='win'", {
-          "sources": ["native/cpu/kernel_avx2.cpp"],
-          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
+          "sources": ["native/cpu/levels/avx2.cpp"],
+          "cflags_cc": ["<@(isa_flags_avx2)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx2)"] }
         }]
       ]
     },
     {
-      "target_name": "bs_kernel_avx512",
+      "target_name": "bs_level_avx512",
       "type": "static_library",
       "conditions": [
         ["target_arch=='x64' and OS!='win'", {
-          "sources": ["native/cpu/kernel_avx512.cpp"],
-          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c",
-                        "-mprefer-vector-width=512", "-Wno-maybe-uninitialized"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
-                                                       "-mavx2", "-mfma", "-mf16c", "-mprefer-vector-width=512"] }
+          "sources": ["native/cpu/levels/avx512.cpp"],
+          "cflags_cc": ["<@(isa_flags_avx512)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512)"] }
         }]
       ]
     },
     {
-      "target_name": "bs_mass_generic",
-      "type": "static_library",
-      "sources": ["native/cpu/mass_generic.cpp"]
-    },
-    {
-      "target_name": "bs_mass_avx2",
+      "target_name": "bs_level_avx512bf16",
       "type": "static_library",
       "conditions": [
         ["target_arch=='x64' and OS!='win'", {
-          "sources": ["native/cpu/mass_avx2.cpp"],
-          "cflags_cc": ["-mavx2", "-mfma", "-mf16c"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx2", "-mfma", "-mf16c"] }
-        }]
-      ]
-    },
-    {
-      "target_name": "bs_mass_avx512",
-      "type": "static_library",
-      "conditions": [
-        ["target_arch=='x64' and OS!='win'", {
-          "sources": ["native/cpu/mass_avx512.cpp"],
-          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx2", "-mfma", "-mf16c",
-                        "-mprefer-vector-width=512"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
-                                                       "-mavx2", "-mfma", "-mf16c", "-mprefer-vector-width=512"] }
-        }]
-      ]
-    },
-    {
-      "target_name": "bs_kernel_avx512bf16",
-      "type": "static_library",
-      "conditions": [
-        ["target_arch=='x64' and OS!='win'", {
-          "sources": ["native/cpu/kernel_avx512bf16.cpp"],
-          "cflags_cc": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512bf16", "-mavx2", "-mfma",
-                        "-mf16c", "-mprefer-vector-width=512", "-Wno-maybe-uninitialized"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
-                                                       "-mavx512bf16", "-mavx2", "-mfma", "-mf16c",
-                                                       "-mprefer-vector-width=512"] }
+          "sources": ["native/cpu/levels/avx512bf16.cpp"],
+          "cflags_cc": ["<@(isa_flags_avx512bf16)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512bf16)"] }
         }]
       ]
     },
     {
       "target_name": "blindsight",
-      "dependencies": ["bs_kernel_generic", "bs_kernel_avx2", "bs_kernel_avx512", "bs_kernel_avx512bf16",
-                       "bs_mass_generic", "bs_mass_avx2", "bs_mass_avx512"],
+      "dependencies": ["bs_level_generic", "bs_level_avx2", "bs_level_avx512", "bs_level_avx512bf16"],
       "sources": [
         "native/core/layout.cpp",
         "native/core/plan.cpp",
+        "native/cpu/cpu_features.cpp",
+        "native/cpu/isa.cpp",
         "native/cpu/thread_pool.cpp",
         "native/cpu/work_order.cpp",
         "native/cpu/tile_masks.cpp",
+        "native/cpu/packed_kv.cpp",
         "native/cpu/cpu_backend.cpp",
-        "native/cpu/attention_mass.cpp",
+        "native/cpu/mass/attention_mass.cpp",
         "native/addon/plan_object.cpp",
         "native/addon/attention.cpp",
         "native/addon/attention_mass.cpp",

@@ -39,7 +39,7 @@ set(BS_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 set(BS_CUDA_DIR ${BS_ROOT}/native/cuda)
 
 # One translation unit per (element type, head dim), so kernels compile in parallel; each only instantiates the
-# kernel templates of native/cuda/launch_impl.cuh.
+# kernel templates of native/cuda/device/launch_impl.cuh.
 set(BS_CUDA_GENERATED)
 foreach(type_pair "bf16;__nv_bfloat16" "f16;__half" "f32;float")
   list(GET type_pair 0 type_name)
@@ -58,16 +58,17 @@ BS_INSTANTIATE_ATTENTION(@BS_ELEMENT_TYPE@, @BS_HEAD_DIM@)
   endforeach()
 endforeach()
 
-set(BS_CORE_SOURCES ${BS_ROOT}/native/core/layout.cpp ${BS_ROOT}/native/core/plan.cpp)
+file(GLOB BS_CORE_SOURCES CONFIGURE_DEPENDS ${BS_ROOT}/native/core/*.cpp)
 
 add_library(blindsight_cuda_backend STATIC
-  ${BS_CUDA_DIR}/cuda_backend.cu
-  ${BS_CUDA_DIR}/device_plan.cu
-  ${BS_CUDA_DIR}/plan_image.cpp
-  ${BS_CUDA_DIR}/work_schedule.cpp
-  ${BS_CUDA_DIR}/inspect.cpp
+  ${BS_CUDA_DIR}/host/cuda_backend.cu
+  ${BS_CUDA_DIR}/host/device_plan.cu
+  ${BS_CUDA_DIR}/host/plan_image.cpp
+  ${BS_CUDA_DIR}/host/work_schedule.cpp
+  ${BS_CUDA_DIR}/host/inspect.cpp
   ${BS_CUDA_GENERATED})
-target_include_directories(blindsight_cuda_backend PRIVATE ${BS_CUDA_DIR})
+# The generated translation units include device/launch_impl.cuh by name.
+target_include_directories(blindsight_cuda_backend PRIVATE ${BS_CUDA_DIR}/device)
 target_compile_features(blindsight_cuda_backend PUBLIC cxx_std_20 cuda_std_17)
 string(REPLACE ";" " " BS_ARCHS_TEXT "${CMAKE_CUDA_ARCHITECTURES}")
 target_compile_definitions(blindsight_cuda_backend PRIVATE BLINDSIGHT_CUDA_ARCHS="${BS_ARCHS_TEXT}")

@@ -13,32 +13,43 @@ set(BLINDSIGHT_ROOT ${CMAKE_CURRENT_LIST_DIR}/..)
 file(READ ${BLINDSIGHT_ROOT}/package.json _bs_package_json)
 string(JSON BLINDSIGHT_VERSION GET ${_bs_package_json} version)
 
-# Globbed rather than listed so a source added for the addon (binding.gyp) is in the library too. The kernel is
-# compiled once per ISA level, each file with its own target flags, exactly as binding.gyp does; cpu_backend.cpp picks
-# one at run time.
+# Globbed rather than listed so a source added for the addon (binding.gyp) is in the library too. Every kernel family
+# is compiled once per ISA level (native/cpu/levels/<level>.cpp), each level with the flags native/cpu/isa_levels.json
+# gives it (the file binding.gyp reads too); native/cpu/isa.cpp picks a level at run time.
 file(GLOB _bs_core_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/core/*.cpp)
-file(GLOB _bs_cpu_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/cpu/*.cpp)
+file(GLOB _bs_cpu_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/cpu/*.cpp ${BLINDSIGHT_ROOT}/native/cpu/mass/*.cpp)
 file(GLOB _bs_capi_sources CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/capi/*.cpp)
 
 set(_bs_x86 FALSE)
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(_bs_x86 TRUE)
 endif()
-set(_bs_isa_flags_avx2 -mavx2 -mfma -mf16c)
-set(_bs_isa_flags_avx512 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx2 -mfma -mf16c -mprefer-vector-width=512)
-set(_bs_isa_flags_avx512bf16 ${_bs_isa_flags_avx512} -mavx512bf16)
-foreach(_src IN LISTS _bs_cpu_sources)
-  get_filename_component(_name ${_src} NAME_WE)
-  if(_name MATCHES "_(avx2|avx512|avx512bf16)$")  # kernel_avx512.cpp, mass_avx2.cpp, ...: every per-ISA translation unit
-    if(_bs_x86 AND NOT MSVC)
-      set_source_files_properties(${_src} PROPERTIES COMPILE_OPTIONS "${_bs_isa_flags_${CMAKE_MATCH_1}}")
-    else()
-      list(REMOVE_ITEM _bs_cpu_sources ${_src})  # binding.gyp likewise builds them only for x64
-    endif()
+file(READ ${BLINDSIGHT_ROOT}/native/cpu/isa_levels.json _bs_isa_json)
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${BLINDSIGHT_ROOT}/native/cpu/isa_levels.json)
+string(JSON _bs_num_levels LENGTH "${_bs_isa_json}" levels)
+math(EXPR _bs_last_level "${_bs_num_levels} - 1")
+set(_bs_level_sources)
+foreach(_i RANGE ${_bs_last_level})
+  string(JSON _name GET "${_bs_isa_json}" levels ${_i} name)
+  string(JSON _arch GET "${_bs_isa_json}" levels ${_i} arch)
+  if(_arch STREQUAL "x64" AND (NOT _bs_x86 OR MSVC))
+    continue()  # binding.gyp likewise builds the x86 levels only for x64
   endif()
+  set(_src ${BLINDSIGHT_ROOT}/native/cpu/levels/${_name}.cpp)
+  string(JSON _nflags LENGTH "${_bs_isa_json}" levels ${_i} flags gcc)
+  set(_flags)
+  if(_nflags GREATER 0)
+    math(EXPR _last_flag "${_nflags} - 1")
+    foreach(_j RANGE ${_last_flag})
+      string(JSON _flag GET "${_bs_isa_json}" levels ${_i} flags gcc ${_j})
+      list(APPEND _flags ${_flag})
+    endforeach()
+  endif()
+  set_source_files_properties(${_src} PROPERTIES COMPILE_OPTIONS "${_flags}")
+  list(APPEND _bs_level_sources ${_src})
 endforeach()
 
-add_library(blindsight SHARED ${_bs_core_sources} ${_bs_cpu_sources} ${_bs_capi_sources})
+add_library(blindsight SHARED ${_bs_core_sources} ${_bs_cpu_sources} ${_bs_level_sources} ${_bs_capi_sources})
 target_compile_features(blindsight PRIVATE cxx_std_20)
 set_target_properties(blindsight PROPERTIES
   CXX_EXTENSIONS OFF

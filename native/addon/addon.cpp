@@ -33,7 +33,7 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   try {
     o.Set("defaultIsa", Napi::String::New(env, cpu::isaName(cpu::defaultIsa())));
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   }
   o.Set("defaultThreads", Napi::Number::New(env, cpu::defaultThreads()));
   return o;
@@ -43,13 +43,13 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
 Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int threads = static_cast<int>(intArg(info, 0, "threads", 0, 1024));
-  if (!info[2].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "seconds must be a number");
+  if (!info[2].IsNumber()) throwCoded(env, ErrorCode::BAD_ARGUMENT, "seconds must be a number");
   const double seconds = std::clamp(info[2].As<Napi::Number>().DoubleValue(), 0.01, 60.0);
   try {
     const cpu::Isa isa = info[1].IsString() ? cpu::parseIsa(info[1].As<Napi::String>().Utf8Value()) : cpu::defaultIsa();
     return Napi::Number::New(env, cpu::fmaPeakGflops(threads, isa, seconds));
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   }
 }
 

@@ -22,7 +22,7 @@ template <typename T>
 Napi::TypedArrayOf<T> typedArrayArg(const Napi::CallbackInfo& info, size_t i, const char* name) {
   const Napi::Value v = info[i];
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != TypedArrayKind<T>::value)
-    throwCoded(info.Env(), "BAD_ARGUMENT", std::string(name) + " has the wrong typed-array type");
+    throwCoded(info.Env(), ErrorCode::BAD_ARGUMENT, std::string(name) + " has the wrong typed-array type");
   return v.As<Napi::TypedArrayOf<T>>();
 }
 
@@ -34,10 +34,10 @@ std::vector<T> copyArg(const Napi::CallbackInfo& info, size_t i, const char* nam
 
 inline int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t lo, int64_t hi) {
   const Napi::Value v = info[i];
-  if (!v.IsNumber()) throwCoded(info.Env(), "BAD_ARGUMENT", std::string(name) + " must be a number");
+  if (!v.IsNumber()) throwCoded(info.Env(), ErrorCode::BAD_ARGUMENT, std::string(name) + " must be a number");
   const double d = v.As<Napi::Number>().DoubleValue();
   if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d)))
-    throwCoded(info.Env(), "BAD_ARGUMENT", std::string(name) + " is out of range");
+    throwCoded(info.Env(), ErrorCode::BAD_ARGUMENT, std::string(name) + " is out of range");
   return static_cast<int64_t>(d);
 }
 

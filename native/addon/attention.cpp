@@ -24,11 +24,11 @@ struct Call : AttentionCall {
 // Arguments 0..10 as attention_args.h, 11 threads, 12 isa | null, 13 inputType, 14 outputType.
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 15) throwCoded(env, "BAD_ARGUMENT", "attention expects 15 arguments");
+  if (info.Length() != 15) throwCoded(env, ErrorCode::BAD_ARGUMENT, "attention expects 15 arguments");
   auto call = std::make_unique<Call>();
   parseAttentionCall(info, 13, *call);
   const int32_t d = call->problem.headDim;
-  if (d < 8 || d > 512 || d % 8 != 0) throwCoded(env, "BAD_ARGUMENT", "headDim must be a multiple of 8 in [8, 512]");
+  if (d < 8 || d > 512 || d % 8 != 0) throwCoded(env, ErrorCode::BAD_HEAD_DIM, "headDim must be a multiple of 8 in [8, 512]");
   call->threads = static_cast<int>(intArg(info, 11, "threads", 0, 1 << 16));
   call->isa = runCoded(env, kWhat, [&] {
     return info[12].IsString() ? cpu::parseIsa(info[12].As<Napi::String>().Utf8Value()) : cpu::defaultIsa();

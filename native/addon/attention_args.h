@@ -26,7 +26,7 @@ inline ElementArray elementArrayArg(const Napi::CallbackInfo& info, size_t i, co
   const Napi::Value v = info[i];
   const napi_typedarray_type want = type == DType::F32 ? napi_float32_array : napi_uint16_array;
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-    throwCoded(info.Env(), "BAD_ARGUMENT",
+    throwCoded(info.Env(), ErrorCode::BAD_ARGUMENT,
                std::string(name) + (type == DType::F32 ? " must be a Float32Array" : " must be a Uint16Array (f16/bf16 bits)"));
   auto a = v.As<Napi::TypedArray>();
   return {static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset(), a.ElementLength()};
@@ -53,19 +53,19 @@ inline void parseAttentionCall(const Napi::CallbackInfo& info, size_t inputTypeA
   p.numHeads = static_cast<int32_t>(intArg(info, 5, "numHeads", 1, 1 << 16));
   p.numKvHeads = static_cast<int32_t>(intArg(info, 6, "numKvHeads", 1, 1 << 16));
   p.headDim = static_cast<int32_t>(intArg(info, 7, "headDim", 1, 1 << 16));
-  if (!info[8].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "scale must be a number");
+  if (!info[8].IsNumber()) throwCoded(env, ErrorCode::BAD_ARGUMENT, "scale must be a number");
   p.scale = info[8].As<Napi::Number>().FloatValue();
   const ElementArray out = elementArrayArg(info, 9, "out", p.outputType);
 
-  if (p.numHeads % p.numKvHeads != 0) throwCoded(env, "BAD_GQA", "numHeads must be a multiple of numKvHeads");
+  if (p.numHeads % p.numKvHeads != 0) throwCoded(env, ErrorCode::BAD_GQA, "numHeads must be a multiple of numKvHeads");
   const size_t n = static_cast<size_t>(call.plan->layout().numTokens());
   const size_t qLen = n * p.numHeads * p.headDim, kvLen = n * p.numKvHeads * p.headDim;
   if (q.length != qLen || out.length != qLen || k.length != kvLen || v.length != kvLen)
-    throwCoded(env, "SHAPE_MISMATCH", "tensor lengths do not match the plan's token count and head shape");
+    throwCoded(env, ErrorCode::SHAPE_MISMATCH, "tensor lengths do not match the plan's token count and head shape");
   if (heads.ElementLength() != static_cast<size_t>(p.numHeads))
-    throwCoded(env, "SHAPE_MISMATCH", "heads must have numHeads entries");
+    throwCoded(env, ErrorCode::SHAPE_MISMATCH, "heads must have numHeads entries");
   for (size_t h = 0; h < heads.ElementLength(); ++h) {
-    if (heads[h] >= kNumCategories) throwCoded(env, "BAD_CATEGORY", "unknown head category code");
+    if (heads[h] >= kNumCategories) throwCoded(env, ErrorCode::UNKNOWN_CATEGORY, "unknown head category code");
     call.heads.push_back(static_cast<HeadCategory>(heads[h]));
   }
   p.q = q.data;
@@ -76,7 +76,7 @@ inline void parseAttentionCall(const Napi::CallbackInfo& info, size_t inputTypeA
   p.lse = nullptr;
   if (!info[10].IsNull() && !info[10].IsUndefined()) {
     auto lse = typedArrayArg<float>(info, 10, "lse");
-    if (lse.ElementLength() != n * p.numHeads) throwCoded(env, "SHAPE_MISMATCH", "lse must have numTokens*numHeads entries");
+    if (lse.ElementLength() != n * p.numHeads) throwCoded(env, ErrorCode::SHAPE_MISMATCH, "lse must have numTokens*numHeads entries");
     p.lse = lse.Data();
     call.pins.push_back(Napi::Persistent(info[10]));
   }

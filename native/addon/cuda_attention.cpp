@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "../core/error.h"
-#include "../cuda/cuda_backend.h"
+#include "../cuda/host/cuda_backend.h"
 #if defined(BLINDSIGHT_CUDA_EMULATOR)
 #include "../cuda/emulation/emulated_attention.h"
 #endif
@@ -26,7 +26,7 @@ using Call = AttentionCall;
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, size_t expectedArgs) {
   Napi::Env env = info.Env();
   if (info.Length() != expectedArgs)
-    throwCoded(env, "BAD_ARGUMENT", "CUDA attention expects " + std::to_string(expectedArgs) + " arguments");
+    throwCoded(env, ErrorCode::BAD_ARGUMENT, "CUDA attention expects " + std::to_string(expectedArgs) + " arguments");
   auto call = std::make_unique<Call>();
   parseAttentionCall(info, 11, *call);
   return call;

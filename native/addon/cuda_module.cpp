@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "../core/error.h"
-#include "../cuda/cuda_backend.h"
-#include "../cuda/inspect.h"
+#include "../cuda/host/cuda_backend.h"
+#include "../cuda/host/inspect.h"
 #include "args.h"
 #include "cuda_attention.h"
 #include "js_errors.h"
@@ -46,12 +46,12 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 // (layout in inspect.h): the launch's schedule and plan walk, computed on the CPU by the kernel's own code.
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 5) throwCoded(env, "BAD_ARGUMENT", "inspect expects 5 arguments");
+  if (info.Length() != 5) throwCoded(env, ErrorCode::BAD_ARGUMENT, "inspect expects 5 arguments");
   const auto plan = NativePlan::unwrap(env, info[0]);
   auto codes = typedArrayArg<uint8_t>(info, 1, "heads");
   std::vector<HeadCategory> heads;
   for (size_t h = 0; h < codes.ElementLength(); ++h) {
-    if (codes[h] >= kNumCategories) throwCoded(env, "BAD_CATEGORY", "unknown head category code");
+    if (codes[h] >= kNumCategories) throwCoded(env, ErrorCode::UNKNOWN_CATEGORY, "unknown head category code");
     heads.push_back(static_cast<HeadCategory>(codes[h]));
   }
   const auto numKvHeads = static_cast<int32_t>(intArg(info, 2, "numKvHeads", 1, 1 << 16));
@@ -61,7 +61,7 @@ Napi::Value Inspect(const Napi::CallbackInfo& info) {
   try {
     r = cuda::inspectLaunch(*plan, heads.data(), static_cast<int32_t>(heads.size()), numKvHeads, rows, keys);
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   }
   auto toTyped = [&](const std::vector<int32_t>& v) {
     auto a = Napi::Int32Array::New(env, v.size());

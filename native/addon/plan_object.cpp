@@ -38,27 +38,27 @@ Napi::Function NativeLayout::Init(Napi::Env env) {
 // new NativeLayout(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array)
 NativeLayout::NativeLayout(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLayout>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 3) throwCoded(env, "BAD_ARGUMENT", "NativeLayout expects 3 arguments");
+  if (info.Length() != 3) throwCoded(env, ErrorCode::BAD_ARGUMENT, "NativeLayout expects 3 arguments");
   try {
     layout_ = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"), copyArg<int32_t>(info, 1, "imageIds"),
                                              copyArg<uint8_t>(info, 2, "isSink"));
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   } catch (const std::bad_alloc&) {
-    throwCoded(env, "OUT_OF_MEMORY", "out of memory while building the layout");
+    throwCoded(env, ErrorCode::OUT_OF_MEMORY, "out of memory while building the layout");
   }
 }
 
 std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->layoutConstructor.Value()))
-    throwCoded(env, "BAD_ARGUMENT", "expected a NativeLayout");
+    throwCoded(env, ErrorCode::BAD_ARGUMENT, "expected a NativeLayout");
   return Unwrap(value.As<Napi::Object>())->layout_;
 }
 
 // new NativePlan(layout: NativeLayout, blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
 NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 7) throwCoded(env, "BAD_ARGUMENT", "NativePlan expects 7 arguments");
+  if (info.Length() != 7) throwCoded(env, ErrorCode::BAD_ARGUMENT, "NativePlan expects 7 arguments");
   std::shared_ptr<const Layout> layout = NativeLayout::unwrap(env, info[0]);
   PlanOptions o;
   o.blockM = static_cast<int32_t>(intArg(info, 1, "blockM", 1, 1 << 20));
@@ -70,15 +70,15 @@ NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   try {
     plan_ = std::make_shared<const Plan>(std::move(layout), o);
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   } catch (const std::bad_alloc&) {
-    throwCoded(env, "OUT_OF_MEMORY", "out of memory while building the plan");
+    throwCoded(env, ErrorCode::OUT_OF_MEMORY, "out of memory while building the plan");
   }
 }
 
 std::shared_ptr<const Plan> NativePlan::unwrap(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->planConstructor.Value()))
-    throwCoded(env, "BAD_ARGUMENT", "expected a NativePlan");
+    throwCoded(env, ErrorCode::BAD_ARGUMENT, "expected a NativePlan");
   return Unwrap(value.As<Napi::Object>())->plan_;
 }
 
@@ -145,11 +145,11 @@ Napi::Value NativePlan::MaskBias(const Napi::CallbackInfo& info) {
   const auto r0 = static_cast<int32_t>(intArg(info, 1, "rowBegin", 0, L.numTokens()));
   const auto r1 = static_cast<int32_t>(intArg(info, 2, "rowEnd", r0, L.numTokens()));
   auto out = typedArrayArg<float>(info, 3, "out");
-  if (!info[4].IsNumber()) throwCoded(env, "BAD_ARGUMENT", "hidden must be a number");
+  if (!info[4].IsNumber()) throwCoded(env, ErrorCode::BAD_ARGUMENT, "hidden must be a number");
   const float hidden = info[4].As<Napi::Number>().FloatValue();
   const size_t n = static_cast<size_t>(L.numTokens());
   if (out.ElementLength() != static_cast<size_t>(r1 - r0) * n)
-    throwCoded(env, "SHAPE_MISMATCH", "out must hold (rowEnd - rowBegin) * numTokens floats");
+    throwCoded(env, ErrorCode::SHAPE_MISMATCH, "out must hold (rowEnd - rowBegin) * numTokens floats");
   const MaskOptions& mo = plan_->options().mask;
   const auto& img = L.imageIds();
   const auto& sink = L.sinkFlags();

@@ -19,9 +19,9 @@ decltype(auto) runCoded(Napi::Env env, const char* what, Fn&& fn) {
   try {
     return fn();
   } catch (const Error& e) {
-    throwCoded(env, e.code(), e.what());
+    throwCoded(env, e.codeId(), e.what());
   } catch (const std::bad_alloc&) {
-    throwCoded(env, "OUT_OF_MEMORY", std::string("out of memory in ") + what);
+    throwCoded(env, ErrorCode::OUT_OF_MEMORY, std::string("out of memory in ") + what);
   }
 }
 
@@ -48,10 +48,10 @@ class PromiseWorker : public Napi::AsyncWorker {
     try {
       run_(*call_);
     } catch (const Error& e) {
-      code_ = e.code();
+      code_ = e.codeId();
       SetError(e.what());
     } catch (const std::bad_alloc&) {
-      code_ = "OUT_OF_MEMORY";
+      code_ = ErrorCode::OUT_OF_MEMORY;
       SetError(std::string("out of memory in ") + what_);
     }
   }
@@ -70,7 +70,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   const char* what_;
   Run run_;
   ToJs toJs_;
-  std::string code_ = "NATIVE_ERROR";
+  ErrorCode code_ = ErrorCode::INTERNAL;
 };
 
 }  // namespace bs::addon

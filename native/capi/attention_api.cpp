@@ -9,7 +9,7 @@
 #include "guard.h"
 #include "handles.h"
 #ifdef BLINDSIGHT_WITH_CUDA
-#include "../cuda/cuda_backend.h"
+#include "../cuda/host/cuda_backend.h"
 #endif
 
 namespace bs::capi {
@@ -44,19 +44,19 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   requireNonNull(a->out, "args->out");
   requireNonNull(a->heads, "args->heads");
   if (a->num_heads < 1 || a->num_heads > 65536 || a->num_kv_heads < 1 || a->num_kv_heads > 65536)
-    throw Error("BAD_SHAPE", "num_heads and num_kv_heads must be in [1, 65536]");
+    throw Error(ErrorCode::BAD_HEAD_COUNT, "num_heads and num_kv_heads must be in [1, 65536]");
   if (a->num_heads % a->num_kv_heads != 0)
-    throw Error("BAD_GQA", "num_heads (" + std::to_string(a->num_heads) + ") must be a multiple of num_kv_heads (" +
+    throw Error(ErrorCode::BAD_GQA, "num_heads (" + std::to_string(a->num_heads) + ") must be a multiple of num_kv_heads (" +
                                std::to_string(a->num_kv_heads) + ")");
   if (a->head_dim < 8 || a->head_dim > 512 || a->head_dim % 8 != 0)
-    throw Error("BAD_HEAD_DIM", "head_dim must be a multiple of 8 in [8, 512], got " + std::to_string(a->head_dim));
+    throw Error(ErrorCode::BAD_HEAD_DIM, "head_dim must be a multiple of 8 in [8, 512], got " + std::to_string(a->head_dim));
   if (!std::isfinite(a->scale)) invalid("scale must be finite (0 means 1/sqrt(head_dim))");
   if (a->threads < 0) invalid("threads must be >= 0 (0 = the pool's size)");
 
   Call call;
   for (int32_t h = 0; h < a->num_heads; ++h) {
     if (a->heads[h] > BLINDSIGHT_INTRA_IMAGE_SINK)
-      throw Error("UNKNOWN_CATEGORY", "heads[" + std::to_string(h) + "] = " + std::to_string(a->heads[h]) +
+      throw Error(ErrorCode::UNKNOWN_CATEGORY, "heads[" + std::to_string(h) + "] = " + std::to_string(a->heads[h]) +
                                           " is not a blindsight_category (0..3)");
     call.heads.push_back(static_cast<HeadCategory>(a->heads[h]));
   }
@@ -68,12 +68,12 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
                                                      {a->v, kvElems * inBytes}};
     for (const auto& [p, bytes] : inputs) {
       if (overlaps(a->out, qElems * outBytes, p, bytes))
-        throw Error("ALIASED_OUTPUT", "out overlaps q, k or v; pass a separate output buffer");
+        throw Error(ErrorCode::ALIASED_OUTPUT, "out overlaps q, k or v; pass a separate output buffer");
       if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), p, bytes))
-        throw Error("ALIASED_OUTPUT", "lse overlaps q, k or v");
+        throw Error(ErrorCode::ALIASED_OUTPUT, "lse overlaps q, k or v");
     }
     if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), a->out, qElems * outBytes))
-      throw Error("ALIASED_OUTPUT", "lse overlaps out");
+      throw Error(ErrorCode::ALIASED_OUTPUT, "lse overlaps out");
   }
 
   AttentionProblem& p = call.problem;
@@ -92,15 +92,7 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   return call;
 }
 
-cpu::Isa isaNamed(const char* name) {
-  if (name == nullptr) return cpu::defaultIsa();
-  std::string available;
-  for (cpu::Isa isa : cpu::supportedIsas()) {
-    if (std::strcmp(name, cpu::isaName(isa)) == 0) return isa;
-    available += (available.empty() ? "" : ", ") + std::string(cpu::isaName(isa));
-  }
-  throw Error("UNSUPPORTED_ISA", "isa '" + std::string(name) + "' is not available here; this CPU runs: " + available);
-}
+cpu::Isa isaNamed(const char* name) { return name == nullptr ? cpu::defaultIsa() : cpu::parseIsa(name); }
 
 }  // namespace
 }  // namespace bs::capi
@@ -125,12 +117,12 @@ blindsight_status blindsight_attention_cuda(const blindsight_plan* plan, const b
   return guarded([&] {
 #ifdef BLINDSIGHT_WITH_CUDA
     std::string whyNot;
-    if (!bs::cuda::available(&whyNot)) throw bs::Error("CUDA_UNAVAILABLE", "no usable CUDA device: " + whyNot);
+    if (!bs::cuda::available(&whyNot)) throw bs::Error(bs::ErrorCode::CUDA_UNAVAILABLE, "no usable CUDA device: " + whyNot);
     const Call call = describe(plan, args, false);
     bs::cuda::attentionDevice(*plan->plan, call.problem, cuda_stream);
 #else
     (void)plan, (void)args, (void)cuda_stream;
-    throw bs::Error("CUDA_UNAVAILABLE",
+    throw bs::Error(bs::ErrorCode::CUDA_UNAVAILABLE,
                     "this libblindsight was built without the CUDA backend; rebuild it with nvcc on PATH and "
                     "-DBLINDSIGHT_CUDA=ON");
 #endif

@@ -10,11 +10,11 @@
 
 namespace bs::capi {
 
-// Records "" (success) or "[code] message" for blindsight_last_error() on this thread.
-void setLastError(const std::string& code, const std::string& message);
+// Records "[CODE] message" for blindsight_last_error() on this thread ("" after a success).
+void setLastError(ErrorCode code, const std::string& message);
 void clearLastError();
-// The status a bs::Error code maps to (codes are shared with the npm package's BlindsightError).
-blindsight_status statusForCode(const std::string& code);
+// The status the registry (core/error_codes.h) gives a code.
+blindsight_status statusForCode(ErrorCode code);
 
 template <typename Body>
 blindsight_status guarded(Body&& body) noexcept {
@@ -23,22 +23,22 @@ blindsight_status guarded(Body&& body) noexcept {
     body();
     return BLINDSIGHT_OK;
   } catch (const Error& e) {
-    setLastError(e.code(), e.what());
-    return statusForCode(e.code());
+    setLastError(e.codeId(), e.what());
+    return statusForCode(e.codeId());
   } catch (const std::bad_alloc&) {
-    setLastError("OUT_OF_MEMORY", "out of memory");
+    setLastError(ErrorCode::OUT_OF_MEMORY, "out of memory");
     return BLINDSIGHT_ERR_OUT_OF_MEMORY;
   } catch (const std::exception& e) {
-    setLastError("INTERNAL", e.what());
+    setLastError(ErrorCode::INTERNAL, e.what());
     return BLINDSIGHT_ERR_INTERNAL;
   } catch (...) {
-    setLastError("INTERNAL", "unknown exception");
+    setLastError(ErrorCode::INTERNAL, "unknown exception");
     return BLINDSIGHT_ERR_INTERNAL;
   }
 }
 
 // Argument checks raise the codes the TS layer uses for the same mistakes.
-[[noreturn]] inline void invalid(const std::string& message) { throw Error("BAD_ARGUMENT", message); }
+[[noreturn]] inline void invalid(const std::string& message) { throw Error(ErrorCode::BAD_ARGUMENT, message); }
 inline void requireNonNull(const void* p, const char* name) {
   if (p == nullptr) invalid(std::string(name) + " must not be null");
 }

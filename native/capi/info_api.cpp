@@ -4,7 +4,7 @@
 #include "../cpu/cpu_backend.h"
 #include "guard.h"
 #ifdef BLINDSIGHT_WITH_CUDA
-#include "../cuda/cuda_backend.h"
+#include "../cuda/host/cuda_backend.h"
 #endif
 
 #ifndef BLINDSIGHT_VERSION_STRING
@@ -35,9 +35,9 @@ int blindsight_cuda_available(void) {
 #ifdef BLINDSIGHT_WITH_CUDA
     std::string whyNot;
     ok = bs::cuda::available(&whyNot);
-    if (!ok) throw bs::Error("CUDA_UNAVAILABLE", whyNot);
+    if (!ok) throw bs::Error(bs::ErrorCode::CUDA_UNAVAILABLE, whyNot);
 #else
-    throw bs::Error("CUDA_UNAVAILABLE", "this libblindsight was built without the CUDA backend");
+    throw bs::Error(bs::ErrorCode::CUDA_UNAVAILABLE, "this libblindsight was built without the CUDA backend");
 #endif
   });
   return ok ? 1 : 0;

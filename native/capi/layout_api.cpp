@@ -17,7 +17,7 @@ void requireImageStartSinks(const std::vector<int32_t>& cuSeqlens, const std::ve
     for (int32_t t = cuSeqlens[s]; t < cuSeqlens[s + 1]; ++t) {
       const bool spanStart = imageIds[t] >= 0 && (t == cuSeqlens[s] || imageIds[t - 1] != imageIds[t]);
       if (spanStart && sinks[t] == 0)
-        throw Error("BAD_SINKS", "token " + std::to_string(t) + " starts image " + std::to_string(imageIds[t]) +
+        throw Error(ErrorCode::BAD_SINKS, "token " + std::to_string(t) + " starts image " + std::to_string(imageIds[t]) +
                                      " but is not marked as a sink (every image's first token is a sink)");
     }
 }
@@ -46,8 +46,8 @@ blindsight_status blindsight_layout_create(const int32_t* cu_seqlens, int32_t nu
     requireNonNull(cu_seqlens, "cu_seqlens");
     requireNonNull(image_ids, "image_ids");
     requireNonNull(sink_flags, "sink_flags");
-    if (num_sequences < 1) throw bs::Error("BAD_CU_SEQLENS", "num_sequences must be >= 1");
-    if (num_tokens < 1) throw bs::Error("EMPTY_LAYOUT", "num_tokens must be >= 1");
+    if (num_sequences < 1) throw bs::Error(bs::ErrorCode::BAD_CU_SEQLENS, "num_sequences must be >= 1");
+    if (num_tokens < 1) throw bs::Error(bs::ErrorCode::EMPTY_LAYOUT, "num_tokens must be >= 1");
     *out_layout = makeLayout(std::vector<int32_t>(cu_seqlens, cu_seqlens + num_sequences + 1),
                              std::vector<int32_t>(image_ids, image_ids + num_tokens),
                              std::vector<uint8_t>(sink_flags, sink_flags + num_tokens));
@@ -62,7 +62,7 @@ blindsight_status blindsight_layout_from_segments(const blindsight_segment* segm
     *out_layout = nullptr;
     requireNonNull(segments, "segments");
     requireNonNull(segments_per_sequence, "segments_per_sequence");
-    if (num_sequences < 1) throw bs::Error("BAD_SEGMENTS", "num_sequences must be >= 1");
+    if (num_sequences < 1) throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, "num_sequences must be >= 1");
     if (global_sinks < 0) invalid("global_sinks must be >= 0");
     std::vector<int32_t> cuSeqlens{0}, imageIds;
     std::vector<uint8_t> sinks;
@@ -70,15 +70,15 @@ blindsight_status blindsight_layout_from_segments(const blindsight_segment* segm
     const blindsight_segment* seg = segments;
     for (int32_t s = 0; s < num_sequences; ++s) {
       if (segments_per_sequence[s] < 1)
-        throw bs::Error("BAD_SEGMENTS", "sequence " + std::to_string(s) + " has no segments");
+        throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, "sequence " + std::to_string(s) + " has no segments");
       const size_t start = imageIds.size();
       for (int32_t i = 0; i < segments_per_sequence[s]; ++i, ++seg) {
         const std::string where = "sequence " + std::to_string(s) + ", segment " + std::to_string(i);
         if (seg->kind != BLINDSIGHT_TEXT && seg->kind != BLINDSIGHT_IMAGE)
-          throw bs::Error("BAD_SEGMENTS", where + ": kind must be BLINDSIGHT_TEXT or BLINDSIGHT_IMAGE");
-        if (seg->length < 1) throw bs::Error("BAD_SEGMENTS", where + ": length must be >= 1");
+          throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, where + ": kind must be BLINDSIGHT_TEXT or BLINDSIGHT_IMAGE");
+        if (seg->length < 1) throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, where + ": length must be >= 1");
         if (imageIds.size() + seg->length > static_cast<size_t>(INT32_MAX - 1))
-          throw bs::Error("TOO_MANY_TOKENS", "layout exceeds 2^31-2 tokens");
+          throw bs::Error(bs::ErrorCode::TOO_MANY_TOKENS, "layout exceeds 2^31-2 tokens");
         const bool isImage = seg->kind == BLINDSIGHT_IMAGE;
         sinks.push_back(isImage);
         sinks.resize(sinks.size() + seg->length - 1, 0);

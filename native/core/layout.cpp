@@ -10,13 +10,13 @@ namespace bs {
 Layout::Layout(std::vector<int32_t> cuSeqlens, std::vector<int32_t> imageIds, std::vector<uint8_t> isSink)
     : cuSeqlens_(std::move(cuSeqlens)), imageId_(std::move(imageIds)), isSink_(std::move(isSink)) {
   const size_t n = imageId_.size();
-  if (n == 0) throw Error("EMPTY_LAYOUT", "layout has no tokens");
-  if (n > static_cast<size_t>(INT32_MAX - 1)) throw Error("TOO_MANY_TOKENS", "layout exceeds 2^31-2 tokens");
-  if (isSink_.size() != n) throw Error("LAYOUT_MISMATCH", "isSink length differs from imageIds length");
+  if (n == 0) throw Error(ErrorCode::EMPTY_LAYOUT, "layout has no tokens");
+  if (n > static_cast<size_t>(INT32_MAX - 1)) throw Error(ErrorCode::TOO_MANY_TOKENS, "layout exceeds 2^31-2 tokens");
+  if (isSink_.size() != n) throw Error(ErrorCode::LAYOUT_MISMATCH, "isSink length differs from imageIds length");
   if (cuSeqlens_.size() < 2 || cuSeqlens_.front() != 0 || static_cast<size_t>(cuSeqlens_.back()) != n)
-    throw Error("BAD_CU_SEQLENS", "cuSeqlens must start at 0 and end at numTokens");
+    throw Error(ErrorCode::BAD_CU_SEQLENS, "cuSeqlens must start at 0 and end at numTokens");
   for (size_t s = 1; s < cuSeqlens_.size(); ++s)
-    if (cuSeqlens_[s] <= cuSeqlens_[s - 1]) throw Error("BAD_CU_SEQLENS", "cuSeqlens must be strictly increasing");
+    if (cuSeqlens_[s] <= cuSeqlens_[s - 1]) throw Error(ErrorCode::BAD_CU_SEQLENS, "cuSeqlens must be strictly increasing");
 
   const auto nt = static_cast<int32_t>(n);
   segOf_.resize(n);
@@ -28,11 +28,11 @@ Layout::Layout(std::vector<int32_t> cuSeqlens, std::vector<int32_t> imageIds, st
   for (int32_t s = 0; s + 1 < static_cast<int32_t>(cuSeqlens_.size()); ++s) {
     for (int32_t t = cuSeqlens_[s]; t < cuSeqlens_[s + 1]; ++t) {
       const int32_t id = imageId_[t];
-      if (id < -1) throw Error("BAD_IMAGE_ID", "image ids must be >= -1 (-1 marks text)");
+      if (id < -1) throw Error(ErrorCode::BAD_IMAGE_ID, "image ids must be >= -1 (-1 marks text)");
       // A new segment starts at every sequence start and wherever the image id changes.
       if (t == cuSeqlens_[s] || id != imageId_[t - 1]) {
         if (id >= 0 && !seenImages.insert(id).second)
-          throw Error("BAD_IMAGE_ID", "image id " + std::to_string(id) + " labels two separate spans");
+          throw Error(ErrorCode::BAD_IMAGE_ID, "image id " + std::to_string(id) + " labels two separate spans");
         if (!segments_.empty()) segments_.back().end = t;
         segments_.push_back({t, nt, id});
       }

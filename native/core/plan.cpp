@@ -65,10 +65,10 @@ class Builder {
   }
 
   void pushRun(std::vector<KeyRun>& runs, size_t firstOfBlock, int32_t b, int32_t e, bool full) const {
-    if (runs.size() > firstOfBlock && runs.back().full == full && runs.back().end == b) {
+    if (runs.size() > firstOfBlock && (runs.back().full != 0) == full && runs.back().end == b) {
       runs.back().end = e;
     } else {
-      runs.push_back({b, e, full});
+      runs.push_back({b, e, full ? 1 : 0});
     }
   }
 
@@ -196,8 +196,8 @@ class Builder {
 void validate(const PlanOptions& o) {
   auto okBlock = [](int32_t b) { return b >= 8 && b <= 256 && b % 8 == 0; };
   if (!okBlock(o.blockM) || !okBlock(o.blockN))
-    throw Error("BAD_BLOCK_SIZE", "blockM and blockN must be multiples of 8 in [8, 256]");
-  if (o.mask.window < 0) throw Error("BAD_WINDOW", "window must be >= 1, or 0 for no window");
+    throw Error(ErrorCode::BAD_BLOCK_SIZE, "blockM and blockN must be multiples of 8 in [8, 256]");
+  if (o.mask.window < 0) throw Error(ErrorCode::BAD_WINDOW, "window must be >= 1, or 0 for no window");
 }
 
 }  // namespace
@@ -245,19 +245,15 @@ void Plan::computeCategoryStats() const {
   for (int c = 0; c < kNumCategories; ++c) {
     const auto cat = static_cast<HeadCategory>(c);
     CategoryStats& st = stats_.category[c];
-    const CategoryPlan& cp = categories_[c];
     for (size_t i = 0; i < queryBlocks_.size(); ++i) {
       const int64_t rows = queryBlocks_[i].end - queryBlocks_[i].begin;
-      for (int32_t r = cp.runOffsets[i]; r < cp.runOffsets[i + 1]; ++r) {
-        const KeyRun& run = cp.runs[r];
-        const int64_t blocks = (run.end - run.begin + BN - 1) / BN;
-        (run.full ? st.fullBlocks : st.partialBlocks) += blocks;
-        st.computedPairs += rows * (run.end - run.begin);
-      }
-      for (int32_t g = cp.gatherOffsets[i]; g < cp.gatherOffsets[i + 1]; ++g) {
-        const int64_t keys = cp.gathers[g].end - cp.gathers[g].begin;
-        st.gatheredKeys += keys;
-        st.computedPairs += rows * keys;
+      for (const KeySpan span : spans(cat, static_cast<int32_t>(i))) {
+        if (span.gathered()) {
+          st.gatheredKeys += span.size();
+        } else {
+          (span.full() ? st.fullBlocks : st.partialBlocks) += (span.size() + BN - 1) / BN;
+        }
+        st.computedPairs += rows * span.size();
       }
     }
     for (int32_t q = 0; q < L.numTokens(); ++q) st.visiblePairs += builder.visibleKeys(cat, q);

@@ -17,6 +17,8 @@
 
 #include "layout.h"
 #include "mask_rule.h"
+#include "plan_types.h"
+#include "plan_walk.h"
 
 namespace bs {
 
@@ -27,27 +29,6 @@ struct PlanOptions {
   // Verification mode: visit every key block from the sequence start as Partial and gather nothing, so the kernel
   // evaluates the element rule on every pair (the "dense-masked" computation the benchmark compares against).
   bool exhaustive = false;
-};
-
-// At most blockM query tokens of one segment (blocks never straddle a segment boundary).
-struct QueryBlock {
-  int32_t sequence;
-  int32_t begin;  // token range [begin, end)
-  int32_t end;
-};
-
-struct KeyRun {
-  int32_t begin;  // token range [begin, end); begin is block-aligned within its sequence
-  int32_t end;
-  bool full;
-};
-
-enum class GatherList : uint8_t { Sinks = 0, Shared = 1 };
-
-struct GatherRange {
-  GatherList list;
-  int32_t begin;  // index range into the list
-  int32_t end;
 };
 
 struct CategoryStats {
@@ -89,6 +70,13 @@ class Plan {
   const int32_t* gatherList(GatherList l) const {
     return l == GatherList::Sinks ? layout_->sinkTokens().data() : layout_->sharedTokens().data();
   }
+  // The plan walk's views (plan_walk.h): one category's arrays, the gather lists, and one query block's spans.
+  CategoryPlanView view(HeadCategory c) const {
+    const CategoryPlan& cp = category(c);
+    return {cp.runOffsets.data(), cp.runs.data(), cp.gatherOffsets.data(), cp.gathers.data()};
+  }
+  GatherLists gatherLists() const { return {{gatherList(GatherList::Sinks), gatherList(GatherList::Shared)}}; }
+  BlockSpans spans(HeadCategory c, int32_t queryBlock) const { return BlockSpans(view(c), gatherLists(), queryBlock); }
   size_t bytes() const;
 
  private:

@@ -1,6 +1,7 @@
-// The CPU kernel's entry points, one set per ISA level, and the scratch each worker thread reuses between work items.
+// The CPU attention kernel's interface (one implementation per ISA level, level_kernels.h) and the scratch each worker
+// thread reuses between work items.
 //
-// Tile sizes (see kernel_impl.h for the register blocking inside a tile):
+// Tile sizes (see kernel/constants.h for the register blocking inside a tile):
 //  - kLanes = 64 query rows per pass: the rows live in vector lanes (S^T[key][row]), so one pass is 4 zmm (AVX-512)
 //    or 8 ymm (AVX2) wide; the transposed query block Q^T is 64 x headDim floats (32 KiB at headDim 128).
 //  - kKeyTile = 64 keys per tile: K and V rows of one tile are 2 x 32 KiB at headDim 128, S/P is 16 KiB and the
@@ -75,21 +76,7 @@ struct KvView {
 // masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
 using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t qbIndex,
                                const uint64_t* masks, Scratch&);
-// A tight loop of independent FMAs on this ISA's widest vectors; returns the FLOPs it did (2 per lane per FMA).
+// A tight loop of independent FMAs on a level's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
-
-#define BS_DECLARE_ISA(ns)                                                             \
-  namespace ns {                                                                       \
-  void attendBlock(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t, const uint64_t*, \
-                   Scratch&);                                                          \
-  double fmaLoop(int64_t iterations);                                                  \
-  }
-BS_DECLARE_ISA(generic)
-#if defined(__x86_64__) || defined(_M_X64)
-BS_DECLARE_ISA(avx2)
-BS_DECLARE_ISA(avx512)
-BS_DECLARE_ISA(avx512bf16)
-#endif
-#undef BS_DECLARE_ISA
 
 }  // namespace bs::cpu

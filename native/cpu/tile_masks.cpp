@@ -4,14 +4,6 @@
 
 namespace bs::cpu {
 
-int64_t TileMasks::partialKeys(const Plan::CategoryPlan& cp, int32_t qb) {
-  int64_t n = 0;
-  for (int32_t r = cp.runOffsets[qb]; r < cp.runOffsets[qb + 1]; ++r)
-    if (!cp.runs[r].full) n += cp.runs[r].end - cp.runs[r].begin;
-  for (int32_t g = cp.gatherOffsets[qb]; g < cp.gatherOffsets[qb + 1]; ++g) n += cp.gathers[g].end - cp.gathers[g].begin;
-  return n;
-}
-
 TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPool& pool, int threads) {
   const auto& qbs = plan.queryBlocks();
   const auto numBlocks = static_cast<int32_t>(qbs.size());
@@ -21,11 +13,10 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
   int64_t total = 0;
   for (int c = 0; c < kNumCategories; ++c) {
     if (!used[c]) continue;
-    const Plan::CategoryPlan& cp = plan.category(static_cast<HeadCategory>(c));
     offset_[c].resize(numBlocks);
     for (int32_t b = 0; b < numBlocks; ++b) {
       offset_[c][b] = total;
-      const int64_t keys = partialKeys(cp, b);
+      const int64_t keys = blockTotals(plan.spans(static_cast<HeadCategory>(c), b), kKeyTile).partialKeys;
       if (keys == 0) continue;
       const int64_t passes = (qbs[b].end - qbs[b].begin + kLanes - 1) / kLanes;
       total += keys * passes;
@@ -41,7 +32,7 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
   pool.parallelFor(static_cast<int64_t>(items.size()), threads, [&](int, int64_t item) {
     const auto [c, b] = items[item];
     const auto cat = static_cast<HeadCategory>(c);
-    const Plan::CategoryPlan& cp = plan.category(cat);
+    const BlockSpans spans = plan.spans(cat, b);
     const QueryBlock& qb = qbs[b];
     uint64_t* out = bits_.data() + offset_[c][b];
     // The rows of a block lie in one segment, so they share their image id; for a key before the first row that the
@@ -64,15 +55,9 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
     };
     for (int32_t q0 = qb.begin; q0 < qb.end; q0 += kLanes) {
       const int32_t rows = std::min(kLanes, qb.end - q0);
-      for (int32_t r = cp.runOffsets[b]; r < cp.runOffsets[b + 1]; ++r) {
-        const KeyRun& run = cp.runs[r];
-        if (run.full) continue;
-        for (int32_t k = run.begin; k < run.end; ++k) emit(q0, rows, k);
-      }
-      for (int32_t g = cp.gatherOffsets[b]; g < cp.gatherOffsets[b + 1]; ++g) {
-        const GatherRange& range = cp.gathers[g];
-        const int32_t* list = plan.gatherList(range.list);
-        for (int32_t i = range.begin; i < range.end; ++i) emit(q0, rows, list[i]);
+      for (const KeySpan span : spans) {
+        if (span.full()) continue;
+        for (int32_t i = 0; i < span.size(); ++i) emit(q0, rows, span.token(i));
       }
     }
   });

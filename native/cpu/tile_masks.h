@@ -24,12 +24,10 @@ class TileMasks {
   // Evaluates mask_visible for the categories `problem.heads` uses, on up to `threads` threads of `pool`.
   TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPool& pool, int threads);
   // Masks of query block qb under category c: pass p (rows [begin + p*kLanes, ...)) starts at
-  // masks(c, qb) + p * partialKeys(c, qb).
+  // masks(c, qb) + p * (the block's partial keys: blockTotals(...).partialKeys).
   const uint64_t* masks(HeadCategory c, int32_t qb) const {
     return bits_.data() + offset_[static_cast<int>(c)][qb];
   }
-
-  static int64_t partialKeys(const Plan::CategoryPlan& cp, int32_t qb);
 
  private:
   std::array<std::vector<int64_t>, kNumCategories> offset_;

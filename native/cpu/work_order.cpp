@@ -3,29 +3,20 @@
 #include <algorithm>
 #include <array>
 
+#include "../core/plan_cost.h"
 #include "kernel.h"
 
 namespace bs::cpu {
 namespace {
 
-// Whether categories a and b visit the same keys of query block `block`, as the same runs and gathers.
-bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, size_t block) {
+// Whether categories a and b visit the same keys of query block `block`, as the same spans.
+bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, int32_t block) {
   if (a == b) return true;
-  const Plan::CategoryPlan& pa = plan.category(a);
-  const Plan::CategoryPlan& pb = plan.category(b);
-  const int32_t ra = pa.runOffsets[block], rb = pb.runOffsets[block];
-  const int32_t nr = pa.runOffsets[block + 1] - ra;
-  if (nr != pb.runOffsets[block + 1] - rb) return false;
-  for (int32_t i = 0; i < nr; ++i) {
-    const KeyRun &x = pa.runs[ra + i], &y = pb.runs[rb + i];
-    if (x.begin != y.begin || x.end != y.end || x.full != y.full) return false;
-  }
-  const int32_t ga = pa.gatherOffsets[block], gb = pb.gatherOffsets[block];
-  const int32_t ng = pa.gatherOffsets[block + 1] - ga;
-  if (ng != pb.gatherOffsets[block + 1] - gb) return false;
-  for (int32_t i = 0; i < ng; ++i) {
-    const GatherRange &x = pa.gathers[ga + i], &y = pb.gathers[gb + i];
-    if (x.list != y.list || x.begin != y.begin || x.end != y.end) return false;
+  const BlockSpans sa = plan.spans(a, block), sb = plan.spans(b, block);
+  if (sa.numRuns() != sb.numRuns() || sa.numGathers() != sb.numGathers()) return false;
+  for (int32_t i = 0; i < sa.size(); ++i) {
+    const KeySpan x = sa[i], y = sb[i];
+    if (x.list != y.list || x.begin != y.begin || x.end != y.end || x.kind != y.kind) return false;
   }
   return true;
 }
@@ -42,21 +33,12 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
   for (int h = 0; h < problem.numHeads; ++h) used[static_cast<int>(problem.heads[h])] = true;
   for (int c = 0; c < kNumCategories; ++c) {
     if (!used[c]) continue;
-    const Plan::CategoryPlan& cp = plan.category(static_cast<HeadCategory>(c));
     cost[c].resize(numBlocks);
     for (size_t b = 0; b < numBlocks; ++b) {
-      int64_t keys = 0, tiles = 0;
-      for (int32_t r = cp.runOffsets[b]; r < cp.runOffsets[b + 1]; ++r) {
-        keys += cp.runs[r].end - cp.runs[r].begin;
-        tiles += (cp.runs[r].end - cp.runs[r].begin + kKeyTile - 1) / kKeyTile;
-      }
-      int64_t gathered = 0;
-      for (int32_t g = cp.gatherOffsets[b]; g < cp.gatherOffsets[b + 1]; ++g) gathered += cp.gathers[g].end - cp.gathers[g].begin;
-      tiles += (gathered + kKeyTile - 1) / kKeyTile;
-      const int64_t rows = qbs[b].end - qbs[b].begin;
-      // A tile costs about as much as 8 keys more (softmax bookkeeping, output rescale), and a row as much as 16 keys
-      // (loading, storing).
-      cost[c][b] = rows * (keys + gathered + 8 * tiles + 16);
+      const BlockTotals t = blockTotals(plan.spans(static_cast<HeadCategory>(c), static_cast<int32_t>(b)), kKeyTile);
+      // The kernel concatenates gathered ranges into whole tiles (kernel/key_tiles.h).
+      const int64_t tiles = t.runTiles + (t.gatheredKeys + kKeyTile - 1) / kKeyTile;
+      cost[c][b] = estimatedCost(qbs[b].end - qbs[b].begin, t.runKeys + t.gatheredKeys, tiles);
     }
   }
 
@@ -86,7 +68,7 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
           const HeadCategory cj = problem.heads[h0 + j];
           // Text rows see the same keys under every category (the element rule ignores the category for them), so
           // their stacks mix categories when the plan agrees, as it does by construction.
-          if (cj != cat && !(text && samePlanRow(plan, cat, cj, b))) continue;
+          if (cj != cat && !(text && samePlanRow(plan, cat, cj, static_cast<int32_t>(b)))) continue;
           taken[j] = true;
           out.heads.push_back(h0 + j);
           ++w.numHeads;

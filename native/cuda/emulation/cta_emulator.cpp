@@ -68,7 +68,7 @@ void CtaEmulator::run(const std::function<void()>& body) {
     if (alive > 0 && progress_ == before) {
       running_ = -1;
       tCurrent = nullptr;
-      throw Error("EMULATION_DEADLOCK", "emulated CTA: threads wait at a barrier that other threads never reach");
+      throw Error(ErrorCode::EMULATION_DEADLOCK, "emulated CTA: threads wait at a barrier that other threads never reach");
     }
   }
   running_ = -1;

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "../../core/error.h"
-#include "../mainloop_simt.cuh"
-#include "../mainloop_sm80.cuh"
-#include "../plan_image.h"
-#include "../tile_scheduler.cuh"
+#include "../device/mainloop_simt.cuh"
+#include "../device/mainloop_sm80.cuh"
+#include "../host/plan_image.h"
+#include "../device/tile_scheduler.cuh"
 
 namespace bs::cuda {
 namespace {
@@ -50,7 +50,7 @@ void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams
     case 128: return runGrid<MainloopFor<T, 128>>(plan, p, params);
     case 256: return runGrid<MainloopFor<T, 256>>(plan, p, params);
     default:
-      throw Error("UNSUPPORTED_HEAD_DIM", "the CUDA kernels support head dims 64, 80, 96, 128 and 256, not " +
+      throw Error(ErrorCode::UNSUPPORTED_HEAD_DIM, "the CUDA kernels support head dims 64, 80, 96, 128 and 256, not " +
                                               std::to_string(p.headDim));
   }
 }
@@ -59,7 +59,7 @@ void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams
 
 void emulateAttention(const Plan& plan, const AttentionProblem& p, bool copiesAtWait) {
   emu::asyncCopies().timing = copiesAtWait ? emu::AsyncCopies::Timing::AtWait : emu::AsyncCopies::Timing::AtIssue;
-  if (p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0) throw Error("BAD_GQA", "numHeads must be a multiple of numKvHeads");
+  if (p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0) throw Error(ErrorCode::BAD_GQA, "numHeads must be a multiple of numKvHeads");
   KernelParams params{};
   params.q = p.q;
   params.k = p.k;

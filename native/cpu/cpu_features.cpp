@@ -1,0 +1,81 @@
+#include "cpu_features.h"
+
+#include <cstdint>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#if defined(_MSC_VER)
+#include <immintrin.h>
+#include <intrin.h>
+#else
+#include <cpuid.h>
+#endif
+#endif
+
+namespace bs::cpu {
+namespace {
+
+#if defined(__x86_64__) || defined(_M_X64)
+struct Regs {
+  uint32_t eax, ebx, ecx, edx;
+};
+
+Regs cpuid(uint32_t leaf, uint32_t subleaf) {
+  Regs r{};
+#if defined(_MSC_VER)
+  int v[4];
+  __cpuidex(v, static_cast<int>(leaf), static_cast<int>(subleaf));
+  r = {static_cast<uint32_t>(v[0]), static_cast<uint32_t>(v[1]), static_cast<uint32_t>(v[2]), static_cast<uint32_t>(v[3])};
+#else
+  __cpuid_count(leaf, subleaf, r.eax, r.ebx, r.ecx, r.edx);
+#endif
+  return r;
+}
+
+// The register state the OS saves (XCR0); only valid when CPUID says OSXSAVE.
+uint64_t xcr0() {
+#if defined(_MSC_VER)
+  return _xgetbv(0);
+#else
+  uint32_t lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return (static_cast<uint64_t>(hi) << 32) | lo;
+#endif
+}
+
+bool bit(uint32_t reg, int b) { return (reg >> b) & 1u; }
+
+CpuFeatures detect() {
+  CpuFeatures f;
+  const uint32_t maxLeaf = cpuid(0, 0).eax;
+  if (maxLeaf < 1) return f;
+  const Regs l1 = cpuid(1, 0);
+  if (!bit(l1.ecx, 27) || !bit(l1.ecx, 28)) return f;  // OSXSAVE, AVX
+  const uint64_t xcr = xcr0();
+  const bool ymmSaved = (xcr & 0x6) == 0x6;     // SSE and AVX state
+  const bool zmmSaved = (xcr & 0xe6) == 0xe6;   // plus opmask, ZMM_Hi256, Hi16_ZMM
+  if (!ymmSaved || maxLeaf < 7) return f;
+  const Regs l7 = cpuid(7, 0);
+  f.fma = bit(l1.ecx, 12);
+  f.f16c = bit(l1.ecx, 29);
+  f.avx2 = bit(l7.ebx, 5);
+  if (zmmSaved) {
+    f.avx512f = bit(l7.ebx, 16);
+    f.avx512dq = bit(l7.ebx, 17);
+    f.avx512bw = bit(l7.ebx, 30);
+    f.avx512vl = bit(l7.ebx, 31);
+    if (l7.eax >= 1) f.avx512bf16 = bit(cpuid(7, 1).eax, 5);
+  }
+  return f;
+}
+#else
+CpuFeatures detect() { return {}; }
+#endif
+
+}  // namespace
+
+const CpuFeatures& cpuFeatures() {
+  static const CpuFeatures features = detect();
+  return features;
+}
+
+}  // namespace bs::cpu

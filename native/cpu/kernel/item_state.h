@@ -1,0 +1,132 @@
+// The state of one work item — a query block for a stack of query heads that share a KV head and a plan — as every
+// part of the kernel reads it: where q, K, V and the outputs are, the scratch buffers the parts share, and the lanes
+// of the current pass. The parts (prologue.h, key_tiles.h, mainloop.h, epilogue.h) are functions of it; attend.h
+// runs them in order.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "../../core/plan.h"
+#include "../../core/problem.h"
+#include "../kernel.h"
+#include "constants.h"
+
+namespace bs::cpu::BS_ISA_NS::kernel {
+namespace {
+
+template <DType In, bool Dot>
+struct ItemState {
+  using Elem = std::conditional_t<In == DType::F32, float, uint16_t>;
+  static constexpr DType kIn = In;
+  // bf16 inputs computed with the pair products (products_bf16.h) rather than widened to f32.
+  static constexpr bool kDot = Dot;
+
+  const Plan& plan;
+  const AttentionProblem& p;
+  const KvView& kv;
+  const HeadStack& stack;
+  const int32_t qbIndex;
+  const QueryBlock& qb;
+  const HeadCategory cat;
+  const int32_t d;
+  const int32_t dp;        // headDim rounded up to whole vectors: rows of the output accumulator
+  const int32_t vpStride;  // headDim rounded up to 32: rows of interleaved bf16 value pairs
+  const int32_t blockRows;
+  const int64_t qStride;
+  const int64_t kvStride;
+  const int64_t kvHeadOffset;
+  // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
+  const bool direct;
+  const bool streamOut;
+  bool streamed = false;
+  // This (category, query block)'s partial-tile masks from TileMasks (null when it has no partial key), and for
+  // stacked heads the pass's copy with each key's row mask repeated in every head's lane range.
+  const uint64_t* masks;
+  int64_t partialKeys = 0;
+  uint64_t* laneMasks = nullptr;
+
+  // The current pass: `rows` lanes in `vecs` vectors; lane i is row laneToken[i] of head laneHead[i].
+  int32_t rows = 0, vecs = 0;
+  int32_t laneToken[kLanes];
+  int32_t laneHead[kLanes];
+
+  // Scratch: Q^T (or its bf16 pairs), S^T / P^T, the output accumulator, the softmax state, compact K/V rows, P^T
+  // pairs, and row buffers for widened inputs.
+  float *qt, *st, *o, *m, *l, *alpha, *kc, *vc, *rowTmp;
+  uint32_t* pp;
+
+  ItemState(const Plan& plan_, const AttentionProblem& p_, const KvView& kv_, const HeadStack& stack_, int32_t qbIndex_,
+            const uint64_t* masks_, Scratch& scratch)
+      : plan(plan_), p(p_), kv(kv_), stack(stack_), qbIndex(qbIndex_), qb(plan_.queryBlocks()[qbIndex_]),
+        cat(stack_.category), d(p_.headDim), dp(roundUp(p_.headDim, W)), vpStride(roundUp(p_.headDim, 32)),
+        blockRows(qb.end - qb.begin), qStride(static_cast<int64_t>(p_.numHeads) * p_.headDim),
+        kvStride(kv_.tokenStride),
+        kvHeadOffset(static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) * kv_.headStride),
+        direct(In == DType::F32 && p_.headDim % W == 0),
+        streamOut(p_.outputType == DType::F32 &&
+                  static_cast<int64_t>(plan_.layout().numTokens()) * qStride * 4 >= kStreamOutBytes),
+        masks(masks_) {
+    partialKeys = blockTotals(plan.spans(cat, qbIndex), kKeyTile).partialKeys;
+    if (stack.count > 1 && partialKeys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(partialKeys));
+    const size_t rowBuf = rowBufferFloats();
+    const size_t tileRows = static_cast<size_t>(kKeyTile) * rowBuf;
+    float* base = scratch.floats.get(static_cast<size_t>(d) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
+                                     static_cast<size_t>(kLanes) * dp + 3 * kLanes + 2 * tileRows +
+                                     static_cast<size_t>(kKeyTile / 2) * kLanes + 17 * rowBuf);
+    qt = base;
+    st = qt + static_cast<size_t>(d) * kLanes;
+    o = st + static_cast<size_t>(kKeyTile) * kLanes;
+    m = o + static_cast<size_t>(kLanes) * dp;
+    l = m + kLanes;
+    alpha = l + kLanes;
+    kc = alpha + kLanes;
+    vc = kc + tileRows;
+    pp = reinterpret_cast<uint32_t*>(vc + tileRows);
+    rowTmp = reinterpret_cast<float*>(pp + static_cast<size_t>(kKeyTile / 2) * kLanes);
+  }
+
+  size_t rowBufferFloats() const { return static_cast<size_t>(std::max(dp, vpStride)); }
+
+  const Elem* qRow(int i) const {
+    return static_cast<const Elem*>(p.q) + laneToken[i] * qStride + static_cast<int64_t>(laneHead[i]) * d;
+  }
+  const Elem* kRow(int32_t token) const { return static_cast<const Elem*>(kv.k) + token * kvStride + kvHeadOffset; }
+  const Elem* vRow(int32_t token) const { return static_cast<const Elem*>(kv.v) + token * kvStride + kvHeadOffset; }
+
+  // One input row as f32: the row itself for f32 inputs, else widened into dst.
+  const float* widen(const Elem* src, float* dst) const {
+    if constexpr (In == DType::F32) {
+      return src;
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, dst, d);
+      return dst;
+    } else {
+      simd::widenBf16(src, dst, d);
+      return dst;
+    }
+  }
+
+  // One input row as f32 into dst, zero-padded to dp.
+  void copyRow(const Elem* src, float* dst) const {
+    if constexpr (In == DType::F32) {
+      std::memcpy(dst, src, sizeof(float) * d);
+    } else if constexpr (In == DType::F16) {
+      simd::widenF16(src, dst, d);
+    } else {
+      simd::widenBf16(src, dst, d);
+    }
+    std::fill(dst + d, dst + dp, 0.0f);
+  }
+
+  // headDim zeros (the padding rows of a query pass).
+  const float* zeroRow() {
+    float* z = rowTmp + 8 * rowBufferFloats();
+    std::fill(z, z + d, 0.0f);
+    return z;
+  }
+};
+
+}  // namespace
+}  // namespace bs::cpu::BS_ISA_NS::kernel

@@ -1,0 +1,134 @@
+// The prologue of a pass: the pass's query rows transposed into lanes (Q^T[d][lane], scaled by scale * log2e; for the
+// bf16 pair products, Q^T as [d/2][lane] pairs with the scale applied in the softmax) and the softmax state reset.
+//
+// 8 x 8 transposes (48 instructions per 64 elements on x86; 4 x 4 SSE transposes take 80), which matters for the short
+// work items of sparse heads (a 64-row block that visits only a few hundred keys). With `self`, each lane's pair with
+// its own token rides along as the pass's first key: eight independent dot products per group of rows, on the q
+// values already in registers (m = its score, l = 1, o = its value row, as exp2(0) = 1 makes it).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "../dtype_convert.h"
+#include "constants.h"
+#include "item_state.h"
+
+namespace bs::cpu::BS_ISA_NS::kernel {
+namespace {
+
+template <class S>
+inline void selfValue(S& s, int i) {
+  s.l[i] = 1.0f;
+  s.copyRow(s.vRow(s.laneToken[i]), s.o + static_cast<size_t>(i) * s.dp);
+}
+
+#if BS_SIMD_DOT_BF16
+// bf16 inputs for the pair products: headDim pairs of raw bf16, one 32-bit word per (pair, lane); the self pairs as
+// pair dot products on the words already loaded (a scalar scatter of 4096 words per pass cost bf16 sparse heads more
+// than the pass's products at a few hundred keys).
+template <class S>
+inline void loadQueryPairs(S& s, bool self) {
+  auto* qp = reinterpret_cast<uint32_t*>(s.qt);
+  const int d2 = s.d / 2;
+  if (s.rows < kLanes) std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
+  const int d8 = d2 / 8 * 8;
+  const auto* zero = reinterpret_cast<const uint32_t*>(s.zeroRow());
+  for (int i0 = 0; i0 < s.rows; i0 += 8) {
+    const uint32_t* r[8];
+    const uint32_t* k[8];
+    for (int x = 0; x < 8; ++x) {
+      const bool live = i0 + x < s.rows;
+      r[x] = live ? reinterpret_cast<const uint32_t*>(s.qRow(i0 + x)) : zero;
+      k[x] = live && self ? reinterpret_cast<const uint32_t*>(s.kRow(s.laneToken[i0 + x])) : zero;
+    }
+    simd::V8 dots[8];
+    for (int x = 0; x < 8; ++x) dots[x] = simd::zero8();
+    for (int c = 0; c < d8; c += 8) {
+      simd::V8 a[8];
+#pragma GCC unroll 8
+      for (int x = 0; x < 8; ++x) a[x] = simd::load8(reinterpret_cast<const float*>(r[x] + c));
+      if (self) {
+#pragma GCC unroll 8
+        for (int x = 0; x < 8; ++x)
+          dots[x] = simd::dotPairs8(dots[x], a[x], simd::load8(reinterpret_cast<const float*>(k[x] + c)));
+      }
+      simd::transpose8(a);
+#pragma GCC unroll 8
+      for (int x = 0; x < 8; ++x) simd::store8(s.qt + (c + x) * kLanes + i0, a[x]);
+    }
+    for (int c = d8; c < d2; ++c)
+      for (int x = 0; x < 8; ++x) qp[c * kLanes + i0 + x] = r[x][c];
+    if (self) {
+      float score[8];
+      simd::laneSums8(dots, score);
+      const float sc = s.p.scale * kLog2e;
+      for (int x = 0; x < 8 && i0 + x < s.rows; ++x) {
+        float rest = 0;  // the words past the last whole group of 8
+        for (int c = d8; c < d2; ++c)
+          rest += bf16ToF32(static_cast<uint16_t>(r[x][c])) * bf16ToF32(static_cast<uint16_t>(k[x][c])) +
+                  bf16ToF32(static_cast<uint16_t>(r[x][c] >> 16)) * bf16ToF32(static_cast<uint16_t>(k[x][c] >> 16));
+        s.m[i0 + x] = (score[x] + rest) * sc;
+        selfValue(s, i0 + x);
+      }
+    }
+  }
+}
+#endif
+
+// f32, f16 and bf16 inputs widened to f32.
+template <class S>
+inline void loadQueryRows(S& s, bool self) {
+  const float qscale = s.p.scale * kLog2e;
+  if (s.rows < kLanes) std::fill(s.qt, s.qt + static_cast<size_t>(s.d) * kLanes, 0.0f);
+  const simd::V8 sc = simd::set18(qscale);
+  const size_t rowBuf = s.rowBufferFloats();
+  for (int i0 = 0; i0 < s.rows; i0 += 8) {
+    const float* r[8];
+    const float* k[8];
+    for (int x = 0; x < 8; ++x) {
+      const bool live = i0 + x < s.rows;
+      r[x] = live ? s.widen(s.qRow(i0 + x), s.rowTmp + x * rowBuf) : s.zeroRow();
+      if (self) k[x] = live ? s.widen(s.kRow(s.laneToken[i0 + x]), s.rowTmp + (9 + x) * rowBuf) : s.zeroRow();
+    }
+    simd::V8 dots[8];
+    for (int x = 0; x < 8; ++x) dots[x] = simd::zero8();
+    for (int c = 0; c < s.d; c += 8) {
+      simd::V8 a[8];
+#pragma GCC unroll 8
+      for (int x = 0; x < 8; ++x) a[x] = simd::mul8(simd::load8(r[x] + c), sc);
+      if (self) {
+#pragma GCC unroll 8
+        for (int x = 0; x < 8; ++x) dots[x] = simd::fma8(a[x], simd::load8(k[x] + c), dots[x]);
+      }
+      simd::transpose8(a);
+#pragma GCC unroll 8
+      for (int x = 0; x < 8; ++x) simd::store8(s.qt + (c + x) * kLanes + i0, a[x]);
+    }
+    if (self) {
+      float score[8];
+      simd::laneSums8(dots, score);
+      for (int x = 0; x < 8 && i0 + x < s.rows; ++x) {
+        s.m[i0 + x] = score[x];
+        selfValue(s, i0 + x);
+      }
+    }
+  }
+}
+
+// Fills Q^T for the pass and resets its softmax state; with `self`, also computes each lane's pair with its own token.
+template <class S>
+inline void loadQueries(S& s, bool self) {
+  std::fill(s.m, s.m + kLanes, kNegInf);
+  std::fill(s.l, s.l + kLanes, 0.0f);
+  if (!self) std::fill(s.o, s.o + static_cast<size_t>(s.rows) * s.dp, 0.0f);
+  if constexpr (S::kDot) {
+#if BS_SIMD_DOT_BF16
+    loadQueryPairs(s, self);
+#endif
+  } else {
+    loadQueryRows(s, self);
+  }
+}
+
+}  // namespace
+}  // namespace bs::cpu::BS_ISA_NS::kernel

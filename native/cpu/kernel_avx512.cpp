@@ -1,2 +1,0 @@
-#define BS_ISA_NS avx512
-#include "kernel_impl.h"

@@ -1,2 +1,0 @@
-#define BS_ISA_NS avx2
-#include "mass_impl.h"

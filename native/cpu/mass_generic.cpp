@@ -1,2 +1,0 @@
-#define BS_ISA_NS generic
-#include "mass_impl.h"

@@ -1,0 +1,46 @@
+// The AVX512_BF16 products (vdpbf16ps: each 32-bit lane accumulates a.lo*b.lo + a.hi*b.hi of two bf16 pairs), on
+// top of the AVX-512 level. P holds 16 lanes of bf16 pairs.
+#pragma once
+#include <immintrin.h>
+
+namespace bs::cpu::BS_ISA_NS::simd {
+
+#define BS_SIMD_DOT_BF16 1
+
+using P = __m512i;
+inline P loadP(const uint32_t* p) { return _mm512_loadu_si512(p); }
+inline void storeP(uint32_t* p, P v) { _mm512_storeu_si512(p, v); }
+inline P set1P(uint32_t pair) { return _mm512_set1_epi32(static_cast<int>(pair)); }
+inline V dotPairs(V acc, P a, P b) {
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b));
+}
+// The same on 8 lanes of words already in ymm registers (the query prologue's self pairs).
+inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
+  return _mm256_dpbf16_ps(acc, reinterpret_cast<__m256bh>(a), reinterpret_cast<__m256bh>(b));
+}
+
+// Two f32 vectors rounded to bf16 (nearest even) and paired lane by lane: lo from a, hi from b.
+inline P packPairs(V a, V b) {
+  const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(a)));
+  const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(b)));
+  return _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16));
+}
+
+// Two bf16 rows of d elements (b may be null: zeros) interleaved element-wise into d pairs, zero-padded to a multiple
+// of 32 pairs.
+inline void interleaveRows(const uint16_t* a, const uint16_t* b, int d, uint32_t* out) {
+  alignas(64) static const uint16_t kLo[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                               8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+  alignas(64) static const uint16_t kHi[32] = {16, 48, 17, 49, 18, 50, 19, 51, 20, 52, 21, 53, 22, 54, 23, 55,
+                                               24, 56, 25, 57, 26, 58, 27, 59, 28, 60, 29, 61, 30, 62, 31, 63};
+  const __m512i lo = _mm512_load_si512(kLo), hi = _mm512_load_si512(kHi);
+  for (int c = 0; c < d; c += 32) {
+    const __mmask32 m = d - c >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << (d - c)) - 1);
+    const __m512i x = _mm512_maskz_loadu_epi16(m, a + c);
+    const __m512i y = b ? _mm512_maskz_loadu_epi16(m, b + c) : _mm512_setzero_si512();
+    _mm512_storeu_si512(out + c, _mm512_permutex2var_epi16(x, lo, y));
+    _mm512_storeu_si512(out + c + 16, _mm512_permutex2var_epi16(x, hi, y));
+  }
+}
+
+}  // namespace bs::cpu::BS_ISA_NS::simd

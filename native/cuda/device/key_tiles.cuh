@@ -1,0 +1,30 @@
+// The key tiles a CTA visits: the core plan walk (core/plan_walk.h, the same walk every backend uses) over the device
+// copies of the plan's arrays, read through the read-only cache. Blocks outside the runs are never visited, so
+// skipped blocks are never loaded. Every thread of a CTA walks the same sequence (the walk reads only the plan), so
+// tile boundaries are uniform across the CTA. Host-compilable, so host/inspect.cpp can check it.
+#pragma once
+#include <cstdint>
+
+#include "../../core/plan_walk.h"
+#include "host_device.h"
+#include "kernel_params.h"
+
+namespace bs::cuda {
+
+struct ReadOnlyLoad {
+  template <typename T>
+  BS_HOST_DEVICE static T load(const T* p) {
+    return loadReadOnly(p);
+  }
+};
+
+using KeyTile = KeyTileT<ReadOnlyLoad>;
+
+template <int kTileKeys>
+class KeyTileWalk : public TileWalkT<kTileKeys, ReadOnlyLoad> {
+ public:
+  BS_HOST_DEVICE KeyTileWalk(const KernelParams& p, HeadCategory c, int32_t queryBlock)
+      : TileWalkT<kTileKeys, ReadOnlyLoad>(p.category[static_cast<int>(c)], p.gatherLists, queryBlock) {}
+};
+
+}  // namespace bs::cuda
