@@ -17,9 +17,9 @@ import {
   type CudaBackendInfo,
   type HeadCategory,
 } from '../dist/index.js';
-import { cudaModule } from '../dist/cuda.js';
-import { cudaAttentionRaw, cudaEmulateRaw } from '../dist/cuda_calls.js';
-import { fromDType, toDType } from '../dist/dtype.js';
+import { cudaModule } from '../dist/backends/cuda.js';
+import { cudaAttentionRaw, cudaEmulateRaw } from '../dist/backends/cuda_calls.js';
+import { fromDType, toDType } from '../dist/core/dtype.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
 import { poisoned, randomQkv } from './helpers/tensors.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadFailureMessage } from '../dist/native.js';
+import { loadFailureMessage } from '../dist/core/native.js';
 
 // The loader's advice for failures that cannot be staged on this machine (test/install.test.ts stages the others).
 describe('native loader failure message', () => {

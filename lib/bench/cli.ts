@@ -9,13 +9,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { attentionSync, type CpuIsa } from '../attention.js';
-import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
-import { Layout } from '../layout.js';
-import { MaskPlan } from '../plan.js';
-import { cpuInfo, fmaPeak, getThreads, setThreads } from '../runtime.js';
+import { attentionSync, type CpuIsa } from '../attention/attention.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan } from '../core/plan.js';
+import { cpuInfo, fmaPeak, getThreads, setThreads } from '../attention/runtime.js';
 import { runCudaBench } from './cuda.js';
-import { DTYPES, toDType, type DType } from '../dtype.js';
+import { DTYPES, toDType, type DType } from '../core/dtype.js';
 import { runSweep, type Policy } from './sweep.js';
 import { examplePolicy, fillRandom, median, promptSegments, timeRounds } from './workload.js';
 

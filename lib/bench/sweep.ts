@@ -6,12 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { attentionSync, type CpuIsa, type Tensor } from '../attention.js';
-import type { HeadCategory } from '../categories.js';
-import { toDType, type DType } from '../dtype.js';
-import { Layout } from '../layout.js';
-import { MaskPlan } from '../plan.js';
-import { cpuInfo, fmaPeak, getThreads } from '../runtime.js';
+import { attentionSync, type CpuIsa, type Tensor } from '../attention/attention.js';
+import type { HeadCategory } from '../core/categories.js';
+import { toDType, type DType } from '../core/dtype.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan } from '../core/plan.js';
+import { cpuInfo, fmaPeak, getThreads } from '../attention/runtime.js';
 import { biasMasked, gqaCausal, loadOrt, type PeerRunner } from './ort_peer.js';
 import { Progress } from './progress.js';
 import { PALETTE, renderSvg, type Series } from './svg_plot.js';

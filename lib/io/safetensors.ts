@@ -8,7 +8,7 @@
  */
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { BlindsightError } from './errors.js';
+import { BlindsightError } from '../core/errors.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 

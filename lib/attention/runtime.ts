@@ -1,5 +1,5 @@
-import { callNative } from './errors.js';
-import { native } from './native.js';
+import { callNative } from '../core/errors.js';
+import { native } from '../core/native.js';
 
 /** Sets the CPU kernel pool's size (0 = the machine's cores). Takes effect for the next call. */
 export function setThreads(threads: number): void {

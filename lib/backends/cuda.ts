@@ -9,9 +9,9 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { BlindsightError } from './errors.js';
-import type { MaskPlan } from './plan.js';
-import { packageRoot, type AttentionProblemArgs, type NativeAddon, type NativePlanHandle } from './native.js';
+import { BlindsightError } from '../core/errors.js';
+import type { MaskPlan } from '../core/plan.js';
+import { packageRoot, type AttentionProblemArgs, type NativeAddon, type NativePlanHandle } from '../core/native.js';
 
 export type ElementType = 'f32' | 'f16' | 'bf16';
 export const ELEMENT_TYPE_CODES: Readonly<Record<ElementType, number>> = Object.freeze({ f32: 0, f16: 1, bf16: 2 });

@@ -9,12 +9,12 @@
  * whose worst sample (that sample's own average) is at least `worstTau`; dense always qualifies. Pinned layers stay
  * dense. The statistics go into the policy's `meta.calibration`, so `rethreshold` can re-decide without recomputing.
  */
-import { HEAD_CATEGORIES, type HeadCategory } from './categories.js';
-import type { CpuIsa } from './attention.js';
-import { BlindsightError } from './errors.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import type { CpuIsa } from '../attention/attention.js';
+import { BlindsightError } from '../core/errors.js';
 import { attentionMass, MASS_BUCKETS, NUM_MASS_BUCKETS, retainedMass } from './mass.js';
-import { MaskPlan } from './plan.js';
-import { HeadPolicy } from './policy.js';
+import { MaskPlan } from '../core/plan.js';
+import { HeadPolicy } from '../core/policy.js';
 import { openSample, type CalibrationSample, type OpenSampleOptions } from './samples.js';
 
 export const CALIBRATION_VERSION = 1;

@@ -99,7 +99,8 @@ export interface NativeMassResult {
   imageQueries: number;
 }
 
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The package's root directory (this file is dist/core/native.js). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 let cached: NativeAddon | undefined;
 let cachedPath: string | undefined;

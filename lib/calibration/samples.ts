@@ -8,11 +8,11 @@
  *  - optional metadata: `blindsight.global_sinks` (integer, default 1), `blindsight.scale` (the model's softmax scale
  *    when it is not 1/sqrt(headDim), e.g. Gemma 3 27B's 168^-0.5), `blindsight.model`.
  */
-import { BlindsightError } from './errors.js';
-import { Layout } from './layout.js';
+import { BlindsightError } from '../core/errors.js';
+import { Layout } from '../core/layout.js';
 import type { TensorDType } from './mass.js';
-import { SafetensorsFile, type SafetensorsDType, type TensorInfo } from './safetensors.js';
-import type { TemplateName, TokenTemplate } from './templates.js';
+import { SafetensorsFile, type SafetensorsDType, type TensorInfo } from '../io/safetensors.js';
+import type { TemplateName, TokenTemplate } from '../core/templates.js';
 
 export const SAMPLE_META = Object.freeze({
   segments: 'blindsight.segments',

@@ -3,13 +3,13 @@
  * softmax mass of its dense row splits over where the keys are. Computed natively in one streaming pass over the
  * plan's dense-category tiles, O(N) memory.
  */
-import type { CpuIsa } from './attention.js';
-import { HEAD_CATEGORIES, type HeadCategory } from './categories.js';
-import { BlindsightError, callNative, fromNative } from './errors.js';
-import { native, type AttentionMassNativeArgs } from './native.js';
-import { MaskPlan } from './plan.js';
-import { dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from './args.js';
-import { DTYPE_CODES, type DType } from './dtype.js';
+import type { CpuIsa } from '../attention/attention.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import { BlindsightError, callNative, fromNative } from '../core/errors.js';
+import { native, type AttentionMassNativeArgs } from '../core/native.js';
+import { MaskPlan } from '../core/plan.js';
+import { dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
+import { DTYPE_CODES, type DType } from '../core/dtype.js';
 
 /**
  * Where an image query's mass can go, in native order (native/core/mass_buckets.h). Every key of the base mask row is

@@ -3,11 +3,11 @@
  * map (which tiles of the attention matrix each category computes fully, partially or through gathered keys, and
  * which it skips). Plain SVG strings, no dependencies; every mark carries a <title> for hovering in a browser.
  */
-import { HEAD_CATEGORIES, type HeadCategory } from './categories.js';
-import { retainedMass } from './mass.js';
-import { MaskPlan } from './plan.js';
-import { HeadPolicy } from './policy.js';
-import type { CalibrationStats } from './calibrate.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import { retainedMass } from '../calibration/mass.js';
+import { MaskPlan } from '../core/plan.js';
+import { HeadPolicy } from '../core/policy.js';
+import type { CalibrationStats } from '../calibration/calibrate.js';
 
 export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.freeze({
   dense: '#5a5a5a',

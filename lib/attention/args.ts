@@ -2,9 +2,9 @@
  * Argument checks shared by the entry points that hand tensors to native code (attention, the attention-mass pass):
  * the same input gets the same typed error whichever entry point receives it.
  */
-import { DTYPES, type DType } from './dtype.js';
-import { BlindsightError } from './errors.js';
-import { native } from './native.js';
+import { DTYPES, type DType } from '../core/dtype.js';
+import { BlindsightError } from '../core/errors.js';
+import { native } from '../core/native.js';
 
 /** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
 export type Tensor = Float32Array | Uint16Array;

@@ -1,11 +1,11 @@
-import { categoryCodes, type HeadCategory } from './categories.js';
+import { categoryCodes, type HeadCategory } from '../core/categories.js';
 import { bool, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type Tensor } from './args.js';
-import { DTYPE_CODES, type DType } from './dtype.js';
-import { BlindsightError, callNative, fromNative } from './errors.js';
-import { MaskPlan } from './plan.js';
-import { native, type AttentionNativeArgs } from './native.js';
-import { requestedBackend, resolveBackend, type Backend } from './backends.js';
-import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from './cuda.js';
+import { DTYPE_CODES, type DType } from '../core/dtype.js';
+import { BlindsightError, callNative, fromNative } from '../core/errors.js';
+import { MaskPlan } from '../core/plan.js';
+import { native, type AttentionNativeArgs } from '../core/native.js';
+import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
+import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from '../backends/cuda.js';
 
 export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
 

@@ -11,11 +11,11 @@
  * counted as full (causal, or the plan's mask options) attention; a model's own sliding-window layers (Gemma 3's
  * local layers) are not applied unless the caller passes a plan per layer (`planForLayer`).
  */
-import { BlindsightError } from './errors.js';
-import { Layout } from './layout.js';
-import { MaskPlan, type MaskOptions } from './plan.js';
-import { HeadPolicy } from './policy.js';
-import type { TemplateName } from './templates.js';
+import { BlindsightError } from '../core/errors.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan, type MaskOptions } from '../core/plan.js';
+import { HeadPolicy } from '../core/policy.js';
+import type { TemplateName } from '../core/templates.js';
 
 export interface ModelShape {
   name: string;

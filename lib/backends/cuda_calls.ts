@@ -3,9 +3,9 @@
  * Internal (not exported from the package index): the GPU tests and the benchmark use these to reach the
  * tensor-core kernels while attention() accepts only Float32Array. Shapes are checked again natively.
  */
-import { categoryCodes, type HeadCategory } from './categories.js';
-import { callNative } from './errors.js';
-import { BlindsightError } from './errors.js';
+import { categoryCodes, type HeadCategory } from '../core/categories.js';
+import { callNative } from '../core/errors.js';
+import { BlindsightError } from '../core/errors.js';
 import {
   cudaModule,
   cudaPlanHandle,
@@ -16,7 +16,7 @@ import {
   type ElementType,
   type NativeCudaAddon,
 } from './cuda.js';
-import type { MaskPlan } from './plan.js';
+import type { MaskPlan } from '../core/plan.js';
 
 export interface CudaRawArgs {
   plan: MaskPlan;

@@ -4,11 +4,11 @@
  * with that layer's head categories, keeping count of the FLOPs the sparse masks saved.
  */
 import { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
-import type { HeadCategory } from './categories.js';
-import { BlindsightError } from './errors.js';
-import { Layout } from './layout.js';
-import { MaskPlan, type PlanOptions, type PlanStats } from './plan.js';
-import { HeadPolicy } from './policy.js';
+import type { HeadCategory } from '../core/categories.js';
+import { BlindsightError } from '../core/errors.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan, type PlanOptions, type PlanStats } from '../core/plan.js';
+import { HeadPolicy } from '../core/policy.js';
 
 export interface PromptAttentionOptions extends PlanOptions {
   /** Query heads per layer; must equal the policy's numHeads. */

@@ -3,9 +3,9 @@
  * 'auto'): 'cpu', 'cuda' (a BlindsightError CUDA_UNAVAILABLE when no usable GPU is present, saying why), or 'auto'
  * (CUDA when a device is present and has a kernel for the call, else CPU).
  */
-import { BlindsightError } from './errors.js';
+import { BlindsightError } from '../core/errors.js';
 import { cudaModule, type CudaDevice } from './cuda.js';
-import { native } from './native.js';
+import { native } from '../core/native.js';
 
 export type Backend = 'auto' | 'cpu' | 'cuda';
 export const BACKENDS: readonly Backend[] = Object.freeze(['auto', 'cpu', 'cuda'] as const);
