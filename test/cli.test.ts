@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { HeadPolicy, Layout, writeSafetensors, type TensorToWrite } from '../dist/index.js';
-import { ProgressBar } from '../dist/cli/progress.js';
+import { ProgressBar } from '../dist/report/progress.js';
 import { plantedQk, type Planted } from './helpers/planted.js';
 
 const run = promisify(execFile);

@@ -16,7 +16,7 @@ import { openSample } from '../calibration/samples.js';
 import { planSvg, policySvg } from '../report/svg.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import type { TemplateName } from '../core/templates.js';
-import { ProgressBar } from './progress.js';
+import { ProgressBar } from '../report/progress.js';
 import { setThreads } from '../attention/runtime.js';
 
 const MODELS = Object.keys(MODEL_SHAPES).join(', ');
