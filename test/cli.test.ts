@@ -116,4 +116,25 @@ describe('blindsight CLI', () => {
     quiet.update(0.3, 'x');
     expect(writes).toHaveLength(2);
   });
+
+  it('the progress bar also counts units (the benchmark sweep)', () => {
+    const writes: string[] = [];
+    const fake = { isTTY: true, columns: 80, write: (s: string) => writes.push(s) } as unknown as NodeJS.WriteStream;
+    const bar = new ProgressBar({ stream: fake, total: 4 });
+    bar.tick('first');
+    expect(writes[0]).toMatch(/^\r\[#{7}-{21}\]  25\.0 %  first/);
+    bar.tick('rate-limited'); // within 100 ms of the last redraw
+    expect(writes).toHaveLength(1);
+    bar.note('warm-up'); // a note always shows
+    expect(writes[1]).toMatch(/^\r\[#{14}-{14}\]  50\.0 %  warm-up/);
+    bar.tick('last', 5); // clamped to the total; the final redraw is never skipped
+    expect(writes[2]).toMatch(/^\r\[#{28}\] 100\.0 %  last/);
+    bar.done();
+    expect(writes.at(-1)).toBe('\n');
+    expect(() => new ProgressBar({ stream: fake }).tick('x')).toThrow(TypeError);
+    const empty = new ProgressBar({ stream: fake, total: 0 });
+    empty.note('nothing to do');
+    empty.done();
+    expect(writes).toHaveLength(4);
+  });
 });
