@@ -8,6 +8,7 @@ import { retainedMass } from '../calibration/mass.js';
 import { MaskPlan } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
 import type { CalibrationStats } from '../calibration/calibrate.js';
+import { background, esc, svgOpen } from './svg_writer.js';
 
 export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.freeze({
   dense: '#5a5a5a',
@@ -19,9 +20,8 @@ export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.fr
 const BLOCK_COLORS = { full: '#1f5fa8', partial: '#8fbde3', gathered: '#f28e2b', skipped: '#ececec' } as const;
 // Adjacent images alternate two reds, kept apart from the orange of gathered keys.
 const SEGMENT_COLORS = { text: '#b8b8b8', image: ['#e15759', '#a8323e'] } as const;
-const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"';
+const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
@@ -41,8 +41,8 @@ export function policySvg(policy: HeadPolicy, options: { title?: string } = {}):
   ] : []);
   const labelEvery = Math.max(1, Math.ceil(14 / cell));
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
-  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(svgOpen(width, height, FONT));
+  out.push(background('white'));
   const title = options.title ?? `Head policy${policy.model ? ` - ${policy.model}` : ''}: ${L} layers x ${H} heads`;
   out.push(`<text x="${left}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`);
   if (stats) out.push(`<text x="${left}" y="44" font-size="12" fill="#444">calibrated on ${stats.samples.length} sample(s), threshold ${stats.threshold} (worst sample ${stats.worstSampleThreshold}), textKeys ${stats.textKeys}</text>`);
@@ -103,8 +103,8 @@ export function planSvg(plan: MaskPlan, options: { categories?: readonly HeadCat
   const stats = plan.stats([...HEAD_CATEGORIES]);
   const minW = 0.8; // px: one gathered key among 10^4 would otherwise be invisible
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
-  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(svgOpen(width, height, FONT));
+  out.push(background('white'));
   const o = plan.options;
   const title = options.title ?? `Block plan: ${N} tokens, ${layout.numSequences} sequence(s), ${layout.numImages} image(s); blocks ${o.blockM} x ${o.blockN}`;
   out.push(`<text x="${padL}" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`);
