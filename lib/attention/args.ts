@@ -57,6 +57,15 @@ export function overlaps(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
 }
 
+/**
+ * Grouped-query attention: every KV head serves the same number of query heads. A BlindsightError BAD_GQA otherwise
+ * (also for a count below 1, which only a tensor shape can bring); `where` names the input in the message.
+ */
+export function checkGqa(numHeads: number, numKvHeads: number, where?: string): void {
+  if (numHeads >= 1 && numKvHeads >= 1 && numHeads % numKvHeads === 0) return;
+  throw new BlindsightError('BAD_GQA', `${where ? `${where}: ` : ''}numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+}
+
 /** The score scale: default 1/sqrt(headDim). */
 export function scaleOption(v: unknown, headDim: number): number {
   const scale = v === undefined ? 1 / Math.sqrt(headDim) : v;

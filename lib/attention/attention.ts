@@ -1,5 +1,5 @@
 import { categoryCodes, type HeadCategory } from '../core/categories.js';
-import { bool, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type Tensor } from './args.js';
+import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type Tensor } from './args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 import { BlindsightError, callNative, fromNative } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
@@ -93,8 +93,7 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   const numKvHeads = positiveInt(a.numKvHeads, 'numKvHeads', 65536);
   const headDim = positiveInt(a.headDim, 'headDim', 512);
   if (headDim % 8 !== 0) throw new RangeError(`headDim must be a multiple of 8 in [8, 512], got ${headDim}`);
-  if (numHeads % numKvHeads !== 0)
-    throw new BlindsightError('BAD_GQA', `numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+  checkGqa(numHeads, numKvHeads);
   if (!Array.isArray(a.heads)) throw new TypeError('heads must be an array with one category per query head');
   if (a.heads.length !== numHeads)
     throw new BlindsightError('SHAPE_MISMATCH', `heads has ${a.heads.length} entries; numHeads is ${numHeads}`);

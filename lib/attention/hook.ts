@@ -4,6 +4,7 @@
  * with that layer's head categories, keeping count of the FLOPs the sparse masks saved.
  */
 import { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
+import { checkGqa } from './args.js';
 import type { HeadCategory } from '../core/categories.js';
 import { BlindsightError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
@@ -149,8 +150,7 @@ export class PromptAttention {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
     if (policy.numHeads !== numHeads)
       throw new BlindsightError('BAD_POLICY', `the policy has ${policy.numHeads} heads per layer; numHeads is ${numHeads}`);
-    if (numHeads % numKvHeads !== 0)
-      throw new BlindsightError('BAD_GQA', `numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+    checkGqa(numHeads, numKvHeads);
     let plan: MaskPlan;
     if (layout instanceof MaskPlan) {
       const given = Object.keys(planOptions).filter((k) => planOptions[k as keyof typeof planOptions] !== undefined);

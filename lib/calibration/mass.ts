@@ -8,7 +8,7 @@ import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import { BlindsightError, callNative, fromNative } from '../core/errors.js';
 import { native, type AttentionMassNativeArgs } from '../core/native.js';
 import { MaskPlan } from '../core/plan.js';
-import { dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
+import { checkGqa, dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 
 /**
@@ -126,8 +126,7 @@ function prepare(a: AttentionMassArgs): { nativeArgs: AttentionMassNativeArgs; p
   const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
   const numKvHeads = positiveInt(a.numKvHeads, 'numKvHeads', 65536);
   const headDim = positiveInt(a.headDim, 'headDim', 1024);
-  if (numHeads % numKvHeads !== 0)
-    throw new BlindsightError('BAD_GQA', `numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
+  checkGqa(numHeads, numKvHeads);
   const dtype = dtypeOption(a.dtype, 'dtype');
   if (!(dtype in DTYPE_CODES)) throw new TypeError(`dtype must be 'f32', 'f16' or 'bf16', got ${String(dtype)}`);
   const n = a.plan.layout.numTokens;

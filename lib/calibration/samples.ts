@@ -8,6 +8,7 @@
  *  - optional metadata: `blindsight.global_sinks` (integer, default 1), `blindsight.scale` (the model's softmax scale
  *    when it is not 1/sqrt(headDim), e.g. Gemma 3 27B's 168^-0.5), `blindsight.model`.
  */
+import { checkGqa } from '../attention/args.js';
 import { BlindsightError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import type { TensorDType } from './mass.js';
@@ -113,8 +114,7 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     else if (hk !== numKvHeads)
       throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${k!.name} has ${hk} KV heads; layer 0 has ${numKvHeads}`);
   }
-  if (numHeads < 1 || numKvHeads < 1 || numHeads % numKvHeads !== 0)
-    throw new BlindsightError('BAD_GQA', `${where}: ${numHeads} query heads are not a multiple of ${numKvHeads} KV heads`);
+  checkGqa(numHeads, numKvHeads, where);
   if (headDim < 1 || headDim > 1024) throw new BlindsightError('SHAPE_MISMATCH', `${where}: head dim ${headDim} is outside [1, 1024]`);
 
   const meta = file.metadata;
@@ -203,7 +203,7 @@ export function memorySample(s: {
   if (!Array.isArray(s.layers) || s.layers.length === 0) throw new BlindsightError('MISSING_LAYER', `${name}: no layers`);
   for (const [n, v] of [['numHeads', s.numHeads], ['numKvHeads', s.numKvHeads], ['headDim', s.headDim]] as const)
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: ${n} must be a positive integer, got ${String(v)}`);
-  if (s.numHeads % s.numKvHeads !== 0) throw new BlindsightError('BAD_GQA', `${name}: numHeads must be a multiple of numKvHeads`);
+  checkGqa(s.numHeads, s.numKvHeads, name);
   const n = s.layout.numTokens;
   const Want = dtype === 'f32' ? Float32Array : Uint16Array;
   s.layers.forEach((t, l) => {
