@@ -6,6 +6,9 @@ import { DTYPES, type DType } from '../core/dtype.js';
 import { BlindsightError } from '../core/errors.js';
 import { native } from '../core/native.js';
 
+/** The CPU kernel ISA levels (native/cpu/cpu_backend.h); cpuInfo().isas says which this machine runs. */
+export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
+
 /** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
 export type Tensor = Float32Array | Uint16Array;
 
@@ -78,11 +81,14 @@ export function threadsOption(v: unknown): number {
   return v === undefined ? 0 : positiveInt(v, 'threads', 1024);
 }
 
-/** A forced CPU ISA level, checked against what this CPU runs; null means the default. */
-export function isaOption(v: unknown): string | null {
+/**
+ * A forced CPU ISA level, checked against what this CPU runs; null means the default. Every ISA name the package
+ * takes (attention, the attention-mass pass, fmaPeak, the benchmark's --isa) goes through here.
+ */
+export function isaOption(v: unknown): CpuIsa | null {
   if (v === undefined) return null;
   const available = native().cpuInfo().isas;
   if (typeof v !== 'string' || !available.includes(v))
     throw new BlindsightError('UNSUPPORTED_ISA', `isa ${JSON.stringify(v)} is not available here; this CPU runs: ${available.join(', ')}`);
-  return v;
+  return v as CpuIsa;
 }

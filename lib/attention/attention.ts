@@ -1,5 +1,5 @@
 import { categoryCodes, type HeadCategory } from '../core/categories.js';
-import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type Tensor } from './args.js';
+import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type CpuIsa, type Tensor } from './args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 import { BlindsightError, callNative, fromNative } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
@@ -7,9 +7,7 @@ import { native, type AttentionNativeArgs } from '../core/native.js';
 import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
 import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from '../backends/cuda.js';
 
-export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
-
-export type { Tensor };
+export type { CpuIsa, Tensor };
 
 export interface AttentionArgs {
   /** [numTokens, numHeads, headDim], token-major. */

@@ -1,3 +1,4 @@
+import { isaOption } from './args.js';
 import { callNative } from '../core/errors.js';
 import { native } from '../core/native.js';
 
@@ -28,5 +29,6 @@ export function fmaPeak(options: { threads?: number; isa?: string; seconds?: num
     throw new RangeError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
   const seconds = options.seconds ?? 1;
   if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 60)) throw new RangeError(`seconds must be in (0, 60]`);
-  return callNative(() => native().fmaPeak(threads, options.isa ?? null, seconds));
+  const isa = isaOption(options.isa ?? undefined);
+  return callNative(() => native().fmaPeak(threads, isa, seconds));
 }
