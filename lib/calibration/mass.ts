@@ -104,7 +104,7 @@ export function retainedMass(f: ArrayLike<number>, category: HeadCategory, textK
   }
 }
 
-/** The four coarse buckets of a 7-bucket fraction row: own image, sinks outside it, text, other images. */
+/** The four coarse buckets of a 7-bucket fraction row: own image, sinks outside it, text, other images. */
 export function coarseMass(f: ArrayLike<number>, offset = 0): { ownImage: number; sinksOutside: number; text: number; otherImages: number } {
   return {
     ownImage: f[offset] + f[offset + 1] + f[offset + 2],
