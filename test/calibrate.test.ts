@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  calibrate,
-  calibrationStats,
-  HeadPolicy,
-  Layout,
-  memorySample,
-  retainedMass,
-  rethreshold,
-  type CalibrationProgress,
-  type HeadCategory,
-  type Segment,
-} from '../dist/index.js';
+import { HeadPolicy, Layout, type HeadCategory, type Segment } from '../dist/index.js';
+import { calibrate, calibrationStats, memorySample, retainedMass, rethreshold, type CalibrationProgress } from '../dist/calibration/index.js';
 import { refMass } from './helpers/mass_reference.js';
 import { plantedQk, type Planted } from './helpers/planted.js';
 import { mulberry32, randomNormal, refLayout } from './helpers/reference.js';

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { HeadPolicy, Layout, writeSafetensors, type TensorToWrite } from '../dist/index.js';
+import { HeadPolicy, Layout } from '../dist/index.js';
+import { writeSafetensors, type TensorToWrite } from '../dist/calibration/index.js';
 import { ProgressBar } from '../dist/report/progress.js';
 import { plantedQk, type Planted } from './helpers/planted.js';
 

@@ -96,7 +96,8 @@ describe('the packed tarball installs and runs without a compiler', () => {
 
   it('the tarball carries dist/, the sources, the C ABI build files and the prebuild, and nothing else', () => {
     const files = run('tar', ['tzf', tarball]).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/attention/hook.js', 'binding.gyp', 'native/core/plan.cpp',
+    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/attention/hook.js', 'dist/calibration/index.js',
+      'dist/calibration/index.d.ts', 'dist/report/index.js', 'dist/report/index.d.ts', 'binding.gyp', 'native/core/plan.cpp',
       'native/include/blindsight.h', 'native/capi/attention_api.cpp', 'CMakeLists.txt', 'cmake/libblindsight.cmake', `prebuilds/${target}/blindsight.node`,
       `prebuilds/${target}/cuda/blindsight.node`])
       expect(files).toContain(f);

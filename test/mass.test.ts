@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attentionMass, attentionMassSync, cpuInfo, Layout, MASS_BUCKETS, MaskPlan, retainedMass, type CpuIsa } from '../dist/index.js';
+import { cpuInfo, Layout, MaskPlan, type CpuIsa } from '../dist/index.js';
+import { attentionMass, attentionMassSync, MASS_BUCKETS, retainedMass } from '../dist/calibration/index.js';
 import { decode, encode } from './helpers/half.js';
 import { refMass } from './helpers/mass_reference.js';
 import { mulberry32, randomNormal, randomSegments, refLayout, refVisible, type RefOptions } from './helpers/reference.js';

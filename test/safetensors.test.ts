@@ -2,15 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  calibrate,
-  encodeSafetensors,
-  Layout,
-  openSample,
-  SafetensorsFile,
-  writeSafetensors,
-  type TensorToWrite,
-} from '../dist/index.js';
+import { Layout } from '../dist/index.js';
+import { calibrate, encodeSafetensors, openSample, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../dist/calibration/index.js';
 import { encode } from './helpers/half.js';
 import { plantedQk, type Planted } from './helpers/planted.js';
 
