@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BlindsightError, HEAD_CATEGORIES, HeadPolicy, Layout, MaskPlan, PromptAttention, type HeadCategory } from '../dist/index.js';
-import { mulberry32, randomSegments, refAttention, refLayout, refVisiblePairs, relL2, type RefOptions } from './helpers/reference.js';
-import { poisoned, randomQkv } from './helpers/tensors.js';
+import { BlindsightError, HEAD_CATEGORIES, HeadPolicy, Layout, MaskPlan, PromptAttention, type HeadCategory } from '../../dist/index.js';
+import { mulberry32, randomSegments, refAttention, refLayout, refVisiblePairs, relL2, type RefOptions } from '../oracle/reference.js';
+import { poisoned, randomQkv } from '../helpers/tensors.js';
 
 const TOL = 1e-5;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadFailureMessage } from '../dist/core/native.js';
+import { loadFailureMessage } from '../../dist/core/native.js';
 
-// The loader's advice for failures that cannot be staged on this machine (test/install.test.ts stages the others).
+// The loader's advice for failures that cannot be staged on this machine (test/e2e/install.test.ts stages the others).
 describe('native loader failure message', () => {
   const coded = (message: string, code: string) => Object.assign(new Error(message), { code });
 

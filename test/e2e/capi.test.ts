@@ -7,10 +7,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type HeadCategory } from '../dist/index.js';
-import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions, type Segment } from './helpers/reference.js';
-import { randomQkv } from './helpers/tensors.js';
-import { buildLibblindsight, compileC, repoRoot, run, which } from './helpers/toolchain.js';
+import { cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type HeadCategory } from '../../dist/index.js';
+import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions, type Segment } from '../oracle/reference.js';
+import { randomQkv } from '../helpers/tensors.js';
+import { buildLibblindsight, compileC, repoRoot, run, which } from '../helpers/toolchain.js';
 
 const TOL = 1e-5;
 const missing = ['cmake', 'cc'].filter((t) => !which(t));
@@ -74,7 +74,7 @@ describe.skipIf(missing.length > 0)('C ABI: libblindsight from C', () => {
   let dir: string;
   beforeAll(() => {
     buildLibblindsight();
-    driver = compileC('test/capi/capi_check.c', 'capi_check');
+    driver = compileC('test/e2e/capi/capi_check.c', 'capi_check');
     dir = mkdtempSync(path.join(tmpdir(), 'blindsight-capi-'));
   }, 600_000);
   afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type CpuIsa, type HeadCategory } from '../dist/index.js';
-import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
-import { poisoned, randomQkv } from './helpers/tensors.js';
+import { attention, attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type CpuIsa, type HeadCategory } from '../../dist/index.js';
+import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from '../oracle/reference.js';
+import { poisoned, randomQkv } from '../helpers/tensors.js';
 
 const TOL = 1e-5;
 const isas = cpuInfo().isas as CpuIsa[];

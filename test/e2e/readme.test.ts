@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './helpers/toolchain.js';
+import { repoRoot } from '../helpers/toolchain.js';
 
 // README code marked `<!-- example: FILE -->` is an excerpt of FILE, which the suite runs (install.test.ts runs the
 // Node example, capi.test.ts the C and Python ones). Every line of the excerpt must be a line of FILE, in order;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HEAD_CATEGORIES, HeadPolicy, Layout, MaskPlan } from '../dist/index.js';
-import { CATEGORY_COLORS, planSvg, policySvg } from '../dist/report/index.js';
+import { HEAD_CATEGORIES, HeadPolicy, Layout, MaskPlan } from '../../dist/index.js';
+import { CATEGORY_COLORS, planSvg, policySvg } from '../../dist/report/index.js';
 
 const count = (s: string, needle: string) => s.split(needle).length - 1;
 

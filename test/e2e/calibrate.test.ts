@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { HeadPolicy, Layout, type HeadCategory, type Segment } from '../dist/index.js';
-import { calibrate, calibrationStats, memorySample, retainedMass, rethreshold, type CalibrationProgress } from '../dist/calibration/index.js';
-import { refMass } from './helpers/mass_reference.js';
-import { plantedQk, type Planted } from './helpers/planted.js';
-import { mulberry32, randomNormal, refLayout } from './helpers/reference.js';
+import { HeadPolicy, Layout, type HeadCategory, type Segment } from '../../dist/index.js';
+import { calibrate, calibrationStats, memorySample, retainedMass, rethreshold, type CalibrationProgress } from '../../dist/calibration/index.js';
+import { refMass } from '../oracle/mass_reference.js';
+import { plantedQk, type Planted } from '../helpers/planted.js';
+import { mulberry32, randomNormal, refLayout } from '../oracle/reference.js';
 
 const PLANTS: Planted[] = ['intra-image', 'sink', 'intra-image+sink', 'dense'];
 const LAYOUTS: { segments: Segment[][]; globalSinks: number }[] = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Layout, MaskPlan, HEAD_CATEGORIES, type HeadCategory, type PlanOptions } from '../dist/index.js';
-import { mulberry32, randomSegments, refLayout, refVisible, refVisiblePairs, type RefLayout, type RefOptions } from './helpers/reference.js';
+import { Layout, MaskPlan, HEAD_CATEGORIES, type HeadCategory, type PlanOptions } from '../../dist/index.js';
+import { mulberry32, randomSegments, refLayout, refVisible, refVisiblePairs, type RefLayout, type RefOptions } from '../oracle/reference.js';
 
 const optionSets: RefOptions[] = [
   { textKeys: true, bidirectionalImages: false, window: null },

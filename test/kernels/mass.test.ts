@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { cpuInfo, Layout, MaskPlan, type CpuIsa } from '../dist/index.js';
-import { attentionMass, attentionMassSync, MASS_BUCKETS, retainedMass } from '../dist/calibration/index.js';
-import { decode, encode } from './helpers/half.js';
-import { refMass } from './helpers/mass_reference.js';
-import { mulberry32, randomNormal, randomSegments, refLayout, refVisible, type RefOptions } from './helpers/reference.js';
+import { cpuInfo, Layout, MaskPlan, type CpuIsa } from '../../dist/index.js';
+import { attentionMass, attentionMassSync, MASS_BUCKETS, retainedMass } from '../../dist/calibration/index.js';
+import { decode, encode } from '../helpers/half.js';
+import { refMass } from '../oracle/mass_reference.js';
+import { mulberry32, randomNormal, randomSegments, refLayout, refVisible, type RefOptions } from '../oracle/reference.js';
 
 const TOL = 1e-5;
 const isas = cpuInfo().isas as CpuIsa[];

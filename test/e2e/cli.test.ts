@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { HeadPolicy, Layout } from '../dist/index.js';
-import { writeSafetensors, type TensorToWrite } from '../dist/calibration/index.js';
-import { ProgressBar } from '../dist/report/progress.js';
-import { plantedQk, type Planted } from './helpers/planted.js';
+import { HeadPolicy, Layout } from '../../dist/index.js';
+import { writeSafetensors, type TensorToWrite } from '../../dist/calibration/index.js';
+import { ProgressBar } from '../../dist/report/progress.js';
+import { plantedQk, type Planted } from '../helpers/planted.js';
 
 const run = promisify(execFile);
-const cli = path.resolve(__dirname, '../dist/cli/blindsight.js');
+const cli = path.resolve(__dirname, '../../dist/cli/blindsight.js');
 const dir = mkdtempSync(path.join(tmpdir(), 'bs-cli-'));
 
 async function blindsight(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

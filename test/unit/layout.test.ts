@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BlindsightError, Layout, TEMPLATES } from '../dist/index.js';
-import { mulberry32, randomSegments, refLayout } from './helpers/reference.js';
+import { BlindsightError, Layout, TEMPLATES } from '../../dist/index.js';
+import { mulberry32, randomSegments, refLayout } from '../oracle/reference.js';
 
 describe('Layout.fromSegments', () => {
   it('matches the reference layout on random varlen batches', () => {

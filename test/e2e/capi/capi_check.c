@@ -1,5 +1,5 @@
 /*
- * Test driver for the C ABI, compiled by test/capi.test.ts as plain C99 against native/include/blindsight.h.
+ * Test driver for the C ABI, compiled by test/e2e/capi.test.ts as plain C99 against native/include/blindsight.h.
  *
  *   capi_check run INPUT OUTPUT [ISA]   reads a problem written by the test, builds the layout both from its arrays and
  *                                       from its segments, plans, runs attention, writes stats + out + lse

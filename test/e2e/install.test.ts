@@ -11,10 +11,10 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HeadPolicy, Layout, MaskPlan, type HeadCategory } from '../dist/index.js';
-import { refAttention, refLayout, relL2, type Segment } from './helpers/reference.js';
-import { randomQkv } from './helpers/tensors.js';
-import { repoRoot, run, which } from './helpers/toolchain.js';
+import { HeadPolicy, Layout, MaskPlan, type HeadCategory } from '../../dist/index.js';
+import { refAttention, refLayout, relL2, type Segment } from '../oracle/reference.js';
+import { randomQkv } from '../helpers/tensors.js';
+import { repoRoot, run, which } from '../helpers/toolchain.js';
 
 const target = `${process.platform}-${process.arch}`;
 const npmCli = realpathSync(which('npm') ?? 'npm');

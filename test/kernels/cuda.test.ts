@@ -16,12 +16,12 @@ import {
   MaskPlan,
   type CudaBackendInfo,
   type HeadCategory,
-} from '../dist/index.js';
-import { cudaModule } from '../dist/backends/cuda.js';
-import { cudaAttentionRaw, cudaEmulateRaw } from '../dist/backends/cuda_calls.js';
-import { fromDType, toDType } from '../dist/core/dtype.js';
-import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
-import { poisoned, randomQkv } from './helpers/tensors.js';
+} from '../../dist/index.js';
+import { cudaModule } from '../../dist/backends/cuda.js';
+import { cudaAttentionRaw, cudaEmulateRaw } from '../../dist/backends/cuda_calls.js';
+import { fromDType, toDType } from '../../dist/core/dtype.js';
+import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from '../oracle/reference.js';
+import { poisoned, randomQkv } from '../helpers/tensors.js';
 
 const cuda = listBackends().find((b): b is CudaBackendInfo => b.name === 'cuda')!;
 const gpu = cuda.available;

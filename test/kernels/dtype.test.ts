@@ -16,9 +16,9 @@ import {
   type CpuIsa,
   type DType,
   type HeadCategory,
-} from '../dist/index.js';
-import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from './helpers/reference.js';
-import { randomQkv } from './helpers/tensors.js';
+} from '../../dist/index.js';
+import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from '../oracle/reference.js';
+import { randomQkv } from '../helpers/tensors.js';
 
 const isas = cpuInfo().isas as CpuIsa[];
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HeadPolicy } from '../dist/index.js';
+import { HeadPolicy } from '../../dist/index.js';
 
 describe('HeadPolicy', () => {
   const cats = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, BlindsightError, Layout, MaskPlan, setThreads, type AttentionArgs } from '../dist/index.js';
-import { randomQkv } from './helpers/tensors.js';
+import { attention, attentionSync, BlindsightError, Layout, MaskPlan, setThreads, type AttentionArgs } from '../../dist/index.js';
+import { randomQkv } from '../helpers/tensors.js';
 
 const L = Layout.fromSegments([[{ kind: 'text', length: 5 }, { kind: 'image', length: 6 }]]);
 const plan = MaskPlan.build(L);

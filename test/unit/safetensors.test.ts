@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Layout } from '../dist/index.js';
-import { calibrate, encodeSafetensors, openSample, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../dist/calibration/index.js';
-import { encode } from './helpers/half.js';
-import { plantedQk, type Planted } from './helpers/planted.js';
+import { Layout } from '../../dist/index.js';
+import { calibrate, encodeSafetensors, openSample, SafetensorsFile, writeSafetensors, type TensorToWrite } from '../../dist/calibration/index.js';
+import { encode } from '../helpers/half.js';
+import { plantedQk, type Planted } from '../helpers/planted.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bs-safetensors-'));
 let counter = 0;
