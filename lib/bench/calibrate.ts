@@ -8,12 +8,12 @@
  * memory shows.
  */
 import { parseArgs } from 'node:util';
-import { calibrate } from '../calibrate.js';
-import { Layout } from '../layout.js';
-import { attentionMass, type TensorDType } from '../mass.js';
-import { MaskPlan } from '../plan.js';
-import { cpuInfo, getThreads, setThreads } from '../runtime.js';
-import { memorySample } from '../samples.js';
+import { calibrate } from '../calibration/calibrate.js';
+import { Layout } from '../core/layout.js';
+import { attentionMass, type TensorDType } from '../calibration/mass.js';
+import { MaskPlan } from '../core/plan.js';
+import { cpuInfo, getThreads, setThreads } from '../attention/runtime.js';
+import { memorySample } from '../calibration/samples.js';
 import { fillRandom, median, promptSegments } from './workload.js';
 
 const HELP = `usage: npm run bench:calibrate -- [options]

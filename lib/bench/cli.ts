@@ -9,13 +9,14 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { attentionSync, type CpuIsa } from '../attention.js';
-import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
-import { Layout } from '../layout.js';
-import { MaskPlan } from '../plan.js';
-import { cpuInfo, fmaPeak, getThreads, setThreads } from '../runtime.js';
+import { isaOption } from '../attention/args.js';
+import { attentionSync } from '../attention/attention.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan } from '../core/plan.js';
+import { cpuInfo, fmaPeak, getThreads, setThreads } from '../attention/runtime.js';
 import { runCudaBench } from './cuda.js';
-import { DTYPES, toDType, type DType } from '../dtype.js';
+import { DTYPES, toDType, type DType } from '../core/dtype.js';
 import { runSweep, type Policy } from './sweep.js';
 import { examplePolicy, fillRandom, median, promptSegments, timeRounds } from './workload.js';
 
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
       headDim: int(values['head-dim'], 128, 'head-dim'),
       repeats: Math.max(1, int(values.repeats, 3, 'repeats')),
       threads,
-      isa: values.isa as CpuIsa | undefined,
+      isa: isaOption(values.isa) ?? undefined,
       denseMax: values['dense-max'] === undefined ? 16384 : tokens(values['dense-max'], 'dense-max'),
       peer: values.peer === 'ort' ? 'ort' : null,
       peerMax: values['peer-max'] === undefined ? 8192 : tokens(values['peer-max'], 'peer-max'),
@@ -157,7 +158,6 @@ async function main(): Promise<void> {
   const headDim = int(values['head-dim'], 128, 'head-dim');
   const repeats = Math.max(1, int(values.repeats, 3, 'repeats'));
   const threads = int(values.threads, 0, 'threads');
-  const isa = values.isa as CpuIsa | undefined;
   const textKeys = values['text-keys'] === undefined ? true : values['text-keys'] !== 'false';
   if (values.backend !== undefined && values.backend !== 'cpu') {
     if (values.backend !== 'cuda') throw new RangeError(`--backend must be cpu or cuda, got ${values.backend}`);
@@ -181,6 +181,7 @@ async function main(): Promise<void> {
     return;
   }
   if (threads > 0) setThreads(threads);
+  const isa = isaOption(values.isa) ?? undefined;
 
   const info = cpuInfo(); // loads the addon, so the plan timing below is the build alone
   const layout = Layout.fromSegments(promptSegments(shape));

@@ -8,13 +8,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
-import { requireCuda, type ElementType } from '../cuda.js';
-import { cudaAttentionRaw, cudaBenchmark, type CudaRawArgs } from '../cuda_calls.js';
-import { toDType } from '../dtype.js';
-import { Layout } from '../layout.js';
-import { MaskPlan } from '../plan.js';
-import { packageRoot } from '../native.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import { requireCuda, type ElementType } from '../backends/cuda.js';
+import { cudaAttentionRaw, cudaBenchmark, type CudaRawArgs } from '../backends/cuda_calls.js';
+import { toDType } from '../core/dtype.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan } from '../core/plan.js';
+import { packageRoot } from '../core/native.js';
 import { examplePolicy, fillRandom, median, promptSegments, type PromptShape } from './workload.js';
 
 export interface CudaBenchOptions {

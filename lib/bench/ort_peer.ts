@@ -8,9 +8,9 @@
  * onnxruntime-node is a devDependency, loaded only here, on demand.
  */
 import type * as OrtModule from 'onnxruntime-node';
-import type { HeadCategory } from '../categories.js';
-import { categoryCode } from '../categories.js';
-import type { MaskPlan } from '../plan.js';
+import type { HeadCategory } from '../core/categories.js';
+import { categoryCode } from '../core/categories.js';
+import type { MaskPlan } from '../core/plan.js';
 import { oneNodeModel } from './onnx_graph.js';
 
 type Ort = typeof OrtModule;

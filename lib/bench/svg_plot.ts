@@ -2,6 +2,7 @@
  * SVG charts for benchmark sweeps: plain, dependency-free SVG 1.1 that any browser opens. A chart has a log2 x axis
  * (prompt length in tokens), a log10 or linear y axis, one polyline per series and a legend below the plot.
  */
+import { background, esc, svgOpen } from '../report/svg_writer.js';
 
 export interface Series {
   label: string;
@@ -20,8 +21,6 @@ export interface Chart {
 }
 
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
-
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 function fmtTokens(x: number): string {
   return x >= 1024 ? `${Math.round(x / 1024)}K` : String(x);
@@ -109,9 +108,8 @@ export function renderSvg(title: string, subtitle: string, charts: Chart[], char
   const body = charts.map((c, i) => chart(c, i * chartWidth, 40, chartWidth, chartHeight)).join('\n');
   return (
     `<?xml version="1.0" encoding="UTF-8"?>\n` +
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ` +
-    `font-family="Helvetica, Arial, sans-serif">\n` +
-    `<rect width="100%" height="100%" fill="#fafafa"/>\n` +
+    `${svgOpen(width, height, 'Helvetica, Arial, sans-serif')}\n` +
+    `${background('#fafafa')}\n` +
     `<text x="${width / 2}" y="20" text-anchor="middle" font-size="16" font-weight="bold">${esc(title)}</text>\n` +
     `<text x="${width / 2}" y="36" text-anchor="middle" font-size="11" fill="#444">${esc(subtitle)}</text>\n` +
     `${body}\n</svg>\n`

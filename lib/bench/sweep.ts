@@ -6,14 +6,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { attentionSync, type CpuIsa, type Tensor } from '../attention.js';
-import type { HeadCategory } from '../categories.js';
-import { toDType, type DType } from '../dtype.js';
-import { Layout } from '../layout.js';
-import { MaskPlan } from '../plan.js';
-import { cpuInfo, fmaPeak, getThreads } from '../runtime.js';
+import { attentionSync, type CpuIsa, type Tensor } from '../attention/attention.js';
+import type { HeadCategory } from '../core/categories.js';
+import { toDType, type DType } from '../core/dtype.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan } from '../core/plan.js';
+import { cpuInfo, fmaPeak, getThreads } from '../attention/runtime.js';
+import { ProgressBar } from '../report/progress.js';
 import { biasMasked, gqaCausal, loadOrt, type PeerRunner } from './ort_peer.js';
-import { Progress } from './progress.js';
 import { PALETTE, renderSvg, type Series } from './svg_plot.js';
 import { examplePolicy, fillRandom, median, promptSegments, timeRounds, type PromptShape } from './workload.js';
 
@@ -131,7 +131,7 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
   console.log(`f32 FMA peak (tight FMA loop, ${threads} threads, ${isa}): ${peakStart.toFixed(1)} GFLOP/s`);
 
   const records: SweepRecord[] = [];
-  const progress = new Progress(units);
+  const progress = new ProgressBar({ total: units });
   const jsonPath = path.join(cfg.outDir, 'sweep.json');
   const svgPath = path.join(cfg.outDir, 'sweep.svg');
   mkdirSync(cfg.outDir, { recursive: true });
@@ -250,7 +250,7 @@ export async function runSweep(cfg: SweepConfig): Promise<void> {
     for (const r of shapeRecords) r.maxRssMiB = maxRssMiB();
     save();
   }
-  progress.end();
+  progress.done();
   peak = Math.max(peakStart, fmaPeak({ threads, isa, seconds: 1 }));
   for (const r of records) r.fractionOfPeak = r.usefulGflops / peak;
 

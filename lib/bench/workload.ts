@@ -1,6 +1,6 @@
-import type { HeadCategory } from '../categories.js';
-import { HEAD_CATEGORIES } from '../categories.js';
-import type { Segment } from '../layout.js';
+import type { HeadCategory } from '../core/categories.js';
+import { HEAD_CATEGORIES } from '../core/categories.js';
+import type { Segment } from '../core/layout.js';
 
 export interface PromptShape {
   images: number;

@@ -6,18 +6,18 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { calibrate, calibrationStats, rethreshold, type CalibrateOptions } from '../calibrate.js';
-import { BlindsightError } from '../errors.js';
-import { MODEL_SHAPES, policyFlops, type ModelShape } from '../flops.js';
-import { Layout } from '../layout.js';
-import { MaskPlan, type MaskOptions } from '../plan.js';
-import { HeadPolicy } from '../policy.js';
-import { openSample } from '../samples.js';
-import { planSvg, policySvg } from '../svg.js';
-import { HEAD_CATEGORIES, type HeadCategory } from '../categories.js';
-import type { TemplateName } from '../templates.js';
-import { ProgressBar } from './progress.js';
-import { setThreads } from '../runtime.js';
+import { calibrate, calibrationStats, rethreshold, type CalibrateOptions } from '../calibration/calibrate.js';
+import { BlindsightError } from '../core/errors.js';
+import { MODEL_SHAPES, policyFlops, type ModelShape } from '../report/flops.js';
+import { Layout } from '../core/layout.js';
+import { MaskPlan, type MaskOptions } from '../core/plan.js';
+import { HeadPolicy } from '../core/policy.js';
+import { openSample } from '../calibration/samples.js';
+import { planSvg, policySvg } from '../report/svg.js';
+import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
+import type { TemplateName } from '../core/templates.js';
+import { ProgressBar } from '../report/progress.js';
+import { setThreads } from '../attention/runtime.js';
 
 const MODELS = Object.keys(MODEL_SHAPES).join(', ');
 

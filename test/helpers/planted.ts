@@ -14,7 +14,7 @@
  *    dense             is zero: uniform over the whole causal row.
  * Small noise on every channel keeps it from being exact.
  */
-import { mulberry32, randomNormal } from './reference.js';
+import { mulberry32, randomNormal } from '../oracle/reference.js';
 
 export type Planted = 'dense' | 'sink' | 'intra-image' | 'intra-image+sink';
 

@@ -1,4 +1,4 @@
-import { mulberry32, randomNormal } from './reference.js';
+import { mulberry32, randomNormal } from '../oracle/reference.js';
 
 /** Fresh random q/k/v for a layout and head shape. */
 export function randomQkv(seed: number, numTokens: number, numHeads: number, numKvHeads: number, headDim: number, std = 1) {

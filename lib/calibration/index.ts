@@ -1,0 +1,49 @@
+/**
+ * 'blindsight/calibrate': deciding a model's head policy offline. The attention-mass pass (where each head's softmax
+ * mass goes), calibrate / rethreshold over captured Q/K samples, the sample readers, and the safetensors reader and
+ * writer the samples travel in. The policy itself (HeadPolicy) and attention are in the main entry, 'blindsight'.
+ */
+export {
+  attentionMass,
+  attentionMassSync,
+  retainedMass,
+  coarseMass,
+  MASS_BUCKETS,
+  NUM_MASS_BUCKETS,
+  type MassBucket,
+  type TensorDType,
+  type AttentionMassArgs,
+  type AttentionMassResult,
+} from './mass.js';
+export {
+  calibrate,
+  rethreshold,
+  calibrationStats,
+  chooseCategories,
+  CALIBRATION_VERSION,
+  type CalibrateOptions,
+  type CalibrationProgress,
+  type CalibrationStats,
+  type ThresholdOptions,
+  type PinOptions,
+} from './calibrate.js';
+export {
+  openSample,
+  memorySample,
+  layerTensorName,
+  SAMPLE_META,
+  INPUT_IDS_TENSOR,
+  type CalibrationSample,
+  type LayerTensors,
+  type OpenSampleOptions,
+} from './samples.js';
+export {
+  SafetensorsFile,
+  parseSafetensorsHeader,
+  encodeSafetensors,
+  writeSafetensors,
+  type SafetensorsDType,
+  type TensorInfo,
+  type TensorArray,
+  type TensorToWrite,
+} from '../io/safetensors.js';

@@ -1,0 +1,203 @@
+/**
+ * Loads the compiled addon. node-gyp-build takes a local build (build/Release) if there is one, else the prebuilt
+ * binary in prebuilds/<platform>-<arch>/ that the published package ships, so a source checkout uses what
+ * `npm install` compiled and an installed package its prebuild. BLINDSIGHT_PREBUILD=<dir> overrides the directory.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { BlindsightError } from './errors.js';
+
+export interface NativeCategoryStats {
+  visiblePairs: number;
+  fullBlocks: number;
+  partialBlocks: number;
+  gatheredKeys: number;
+  computedPairs: number;
+}
+export interface NativePlanStats {
+  denseCausalPairs: number;
+  gridBlocks: number;
+  causalBlocks: number;
+  categories: NativeCategoryStats[];
+}
+export interface NativePlanBlocks {
+  queryBlocks: Int32Array; // [sequence, begin, end] per query block
+  runOffsets: Int32Array;
+  runs: Int32Array; // [begin, end, full] per run
+  gatherOffsets: Int32Array;
+  gathers: Int32Array; // [list (0 sinks, 1 shared), begin, end] per range
+  sinkTokens: Int32Array;
+  sharedTokens: Int32Array;
+}
+export interface NativePlanHandle {
+  stats(): NativePlanStats;
+  blocks(category: number): NativePlanBlocks;
+  info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
+  maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
+}
+/** The native per-token tables of a Layout, built once and shared by every plan of that layout. */
+export type NativeLayoutHandle = object;
+export interface NativeAddon {
+  NativeLayout: new (cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array) => NativeLayoutHandle;
+  NativePlan: new (
+    layout: NativeLayoutHandle,
+    blockM: number,
+    blockN: number,
+    window: number,
+    textKeys: boolean,
+    bidirectionalImages: boolean,
+    exhaustive: boolean,
+  ) => NativePlanHandle;
+  attentionSync(...args: AttentionNativeArgs): void;
+  attentionAsync(...args: AttentionNativeArgs): Promise<void>;
+  attentionMassSync(...args: AttentionMassNativeArgs): NativeMassResult;
+  attentionMassAsync(...args: AttentionMassNativeArgs): Promise<NativeMassResult>;
+  setThreads(n: number): void;
+  getThreads(): number;
+  cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
+  fmaPeak(threads: number, isa: string | null, seconds: number): number;
+}
+/** Arguments 0..10 of every native attention entry point (native/addon/attention_args.h). */
+export type AttentionProblemArgs = [
+  plan: NativePlanHandle,
+  q: Float32Array | Uint16Array,
+  k: Float32Array | Uint16Array,
+  v: Float32Array | Uint16Array,
+  heads: Uint8Array,
+  numHeads: number,
+  numKvHeads: number,
+  headDim: number,
+  scale: number,
+  out: Float32Array | Uint16Array,
+  lse: Float32Array | null,
+];
+export type AttentionNativeArgs = [
+  ...AttentionProblemArgs,
+  threads: number,
+  isa: string | null,
+  inputType: number,
+  outputType: number,
+];
+
+export type AttentionMassNativeArgs = [
+  plan: NativePlanHandle,
+  q: Float32Array | Uint16Array,
+  k: Float32Array | Uint16Array,
+  dtype: number, // 0 f32, 1 f16, 2 bf16
+  numHeads: number,
+  numKvHeads: number,
+  headDim: number,
+  scale: number,
+  perToken: Float32Array | null,
+  threads: number,
+  isa: string | null,
+];
+export interface NativeMassResult {
+  perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
+  imageQueries: number;
+}
+
+/** The package's root directory (this file is dist/core/native.js). */
+export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+let cached: NativeAddon | undefined;
+let cachedPath: string | undefined;
+
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  let file: string | undefined;
+  try {
+    const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    file = nodeGypBuild.resolve(packageRoot);
+    cached = require(file) as NativeAddon;
+    cachedPath = file;
+  } catch (e) {
+    throw new BlindsightError('NATIVE_LOAD_FAILED', loadFailureMessage(e, file), { cause: e });
+  }
+  return cached;
+}
+
+/** The addon binary this process loaded (a prebuilt one under prebuilds/, or a local build under build/). */
+export function nativeAddonPath(): string {
+  native();
+  return cachedPath as string;
+}
+
+/**
+ * Says why the addon did not load and what to do about it, one remedy per likely cause (the shape of sharp's loader
+ * message): no binary for this platform, a binary this system cannot run, or addons switched off.
+ */
+export function loadFailureMessage(e: unknown, file: string | undefined): string {
+  const err = e as (Error & { code?: string }) | undefined;
+  const reason = (err?.message ?? String(e)).trim();
+  const code = typeof err?.code === 'string' ? err.code : undefined;
+  const target = `${process.platform}-${process.arch}`;
+  const glibc = glibcVersion();
+  const lines = [
+    `Could not load the blindsight native addon for ${target} (Node ${process.version}, Node-API ${process.versions.napi}` +
+      `${glibc ? `, glibc ${glibc}` : ''}).`,
+    file ? `  While loading: ${file}` : '  No binary matched: neither a prebuilt one for this platform nor a local build.',
+    `  Reason: ${code ? `${code}: ` : ''}${reason.split('\n').join('\n    ')}`,
+    'Possible solutions:',
+  ];
+  const buildFromSource = [
+    '- Build it from source (needs python3, make and a C++20 compiler such as g++ >= 10 or clang >= 13):',
+    '    npm rebuild blindsight --build-from-source',
+    '  (in a checkout of the repository: npm run build:native)',
+  ];
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 20) {
+    lines.push('- Upgrade Node.js: blindsight needs Node 20 or newer.');
+  } else if (code === 'ERR_DLOPEN_DISABLED') {
+    lines.push('- Run Node.js without the --no-addons flag: blindsight is a native addon.');
+  } else if (!file) {
+    const shipped = prebuiltTargets();
+    lines.push(
+      shipped.length > 0
+        ? `- This package ships prebuilt binaries for ${shipped.join(', ')} only; on ${target} it must be compiled.`
+        : '- This copy of the package has no prebuilt binaries, so `npm install` must have compiled the addon.',
+      '- If `npm install` ran with --ignore-scripts, the compile step was skipped: run `npm rebuild blindsight`.',
+      ...buildFromSource,
+    );
+  } else if (/GLIBC_|GLIBCXX_|CXXABI_/.test(reason)) {
+    lines.push(
+      `- The binary needs a newer C or C++ runtime library than this system has${glibc ? ` (glibc ${glibc})` : ''}: update the OS, or`,
+      ...buildFromSource,
+    );
+  } else if (/invalid ELF header|wrong ELF class|ELF file|file too short|not a valid Win32|wrong architecture|incompatible architecture|mach-o/i.test(reason)) {
+    lines.push(
+      '- The binary is damaged or was built for another platform or architecture (node_modules copied from another machine?).',
+      '  Reinstall on this machine: rm -rf node_modules && npm install',
+    );
+  } else {
+    lines.push('- Reinstall the package (npm rebuild blindsight), or', ...buildFromSource);
+  }
+  lines.push(
+    '- Or point BLINDSIGHT_PREBUILD at a directory holding prebuilds/<platform>-<arch>/ or build/Release/ with a working binary.',
+    '- See README.md, "Installing".',
+  );
+  return lines.join('\n');
+}
+
+function prebuiltTargets(): string[] {
+  try {
+    return readdirSync(path.join(packageRoot, 'prebuilds'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
+  } catch {
+    return [];
+  }
+}
+
+function glibcVersion(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return header?.glibcVersionRuntime;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,288 @@
+/*
+ * Test driver for the C ABI, compiled by test/e2e/capi.test.ts as plain C99 against native/include/blindsight.h.
+ *
+ *   capi_check run INPUT OUTPUT [ISA]   reads a problem written by the test, builds the layout both from its arrays and
+ *                                       from its segments, plans, runs attention, writes stats + out + lse
+ *   capi_check contract                 checks status codes and last-error text on bad calls, per-thread errors and
+ *                                       concurrent calls on one plan; prints "ok N checks"
+ *
+ * INPUT (little-endian): int32 header[HEADER_FIELDS], float scale, then int32 arrays cu_seqlens[S+1], image_ids[N],
+ * sink_flags[N], segments_per_sequence[S], segments[2*G] (kind, length), heads[H]; then float q, k, v.
+ * OUTPUT: int64 stats[3 + 4*6] (dense_causal_pairs, grid_blocks, causal_blocks, then per category visible, full,
+ * partial, skipped, gathered, computed), then float out[N*H*D], lse[N*H].
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blindsight.h"
+
+enum { S, N, G, GLOBAL_SINKS, H, KVH, D, TEXT_KEYS, BIDI, WINDOW, BLOCK_M, BLOCK_N, THREADS, HEADER_FIELDS };
+
+static void* readAll(FILE* f, size_t bytes) {
+  void* p = malloc(bytes ? bytes : 1);
+  if (!p || fread(p, 1, bytes, f) != bytes) {
+    fprintf(stderr, "short read\n");
+    exit(2);
+  }
+  return p;
+}
+
+#define MUST(call)                                                                                    \
+  do {                                                                                                \
+    blindsight_status s_ = (call);                                                                    \
+    if (s_ != BLINDSIGHT_OK) {                                                                        \
+      fprintf(stderr, "%s: %s %s\n", #call, blindsight_status_name(s_), blindsight_last_error());     \
+      exit(3);                                                                                        \
+    }                                                                                                 \
+  } while (0)
+
+static int run(const char* inPath, const char* outPath, const char* isa) {
+  FILE* in = fopen(inPath, "rb");
+  if (!in) return 2;
+  int32_t hd[HEADER_FIELDS];
+  float scale;
+  if (fread(hd, sizeof hd, 1, in) != 1 || fread(&scale, sizeof scale, 1, in) != 1) return 2;
+  const size_t n = (size_t)hd[N], qn = n * hd[H] * hd[D], kvn = n * hd[KVH] * hd[D];
+  int32_t* cu = readAll(in, 4 * (size_t)(hd[S] + 1));
+  int32_t* ids = readAll(in, 4 * n);
+  int32_t* sinks32 = readAll(in, 4 * n);
+  int32_t* perSeq = readAll(in, 4 * (size_t)hd[S]);
+  blindsight_segment* segs = readAll(in, sizeof(blindsight_segment) * (size_t)hd[G]);
+  int32_t* heads32 = readAll(in, 4 * (size_t)hd[H]);
+  float* q = readAll(in, 4 * qn);
+  float* k = readAll(in, 4 * kvn);
+  float* v = readAll(in, 4 * kvn);
+  fclose(in);
+
+  uint8_t* sinks = malloc(n);
+  uint8_t* heads = malloc((size_t)hd[H]);
+  for (size_t t = 0; t < n; t++) sinks[t] = (uint8_t)sinks32[t];
+  for (int32_t h = 0; h < hd[H]; h++) heads[h] = (uint8_t)heads32[h];
+
+  blindsight_plan_options o;
+  blindsight_plan_options_init(&o);
+  o.text_keys = hd[TEXT_KEYS], o.bidirectional_images = hd[BIDI], o.window = hd[WINDOW];
+  o.block_m = hd[BLOCK_M], o.block_n = hd[BLOCK_N];
+
+  /* The two ways to describe a prompt must give the same plan. */
+  blindsight_layout *fromArrays, *fromSegments;
+  blindsight_plan *plan, *plan2;
+  MUST(blindsight_layout_create(cu, hd[S], ids, sinks, hd[N], &fromArrays));
+  MUST(blindsight_layout_from_segments(segs, perSeq, hd[S], hd[GLOBAL_SINKS], &fromSegments));
+  MUST(blindsight_plan_create(fromArrays, &o, &plan));
+  MUST(blindsight_plan_create(fromSegments, &o, &plan2));
+  if (blindsight_layout_num_tokens(fromSegments) != hd[N] || blindsight_layout_num_sequences(fromSegments) != hd[S]) {
+    fprintf(stderr, "layout from segments has a different shape\n");
+    return 4;
+  }
+  blindsight_layout_destroy(fromArrays); /* the plans keep what they need */
+  blindsight_layout_destroy(fromSegments);
+  blindsight_plan_stats st, st2;
+  MUST(blindsight_plan_get_stats(plan, &st));
+  MUST(blindsight_plan_get_stats(plan2, &st2));
+  if (memcmp(&st, &st2, sizeof st) != 0) {
+    fprintf(stderr, "plans from arrays and from segments differ\n");
+    return 4;
+  }
+  blindsight_plan_destroy(plan2);
+
+  float* out = malloc(4 * qn);
+  float* lse = malloc(4 * n * hd[H]);
+  for (size_t i = 0; i < qn; i++) out[i] = NAN; /* poison: an unwritten element fails the comparison */
+  for (size_t i = 0; i < n * hd[H]; i++) lse[i] = NAN;
+  blindsight_attention_args a;
+  blindsight_attention_args_init(&a);
+  a.q = q, a.k = k, a.v = v, a.out = out, a.lse = lse, a.heads = heads;
+  a.num_heads = hd[H], a.num_kv_heads = hd[KVH], a.head_dim = hd[D], a.scale = scale, a.threads = hd[THREADS];
+  a.isa = isa;
+  MUST(blindsight_attention(plan, &a));
+  blindsight_plan_destroy(plan);
+
+  FILE* f = fopen(outPath, "wb");
+  if (!f) return 2;
+  int64_t s[3 + 4 * 6] = {st.dense_causal_pairs, st.grid_blocks, st.causal_blocks};
+  for (int c = 0; c < 4; c++) {
+    const blindsight_category_stats* cs = &st.category[c];
+    int64_t* d = s + 3 + 6 * c;
+    d[0] = cs->visible_pairs, d[1] = cs->full_blocks, d[2] = cs->partial_blocks;
+    d[3] = cs->skipped_blocks, d[4] = cs->gathered_keys, d[5] = cs->computed_pairs;
+  }
+  fwrite(s, sizeof s, 1, f);
+  fwrite(out, 4, qn, f);
+  fwrite(lse, 4, n * hd[H], f);
+  fclose(f);
+  free(cu), free(ids), free(sinks32), free(perSeq), free(segs), free(heads32), free(q), free(k), free(v);
+  free(sinks), free(heads), free(out), free(lse);
+  return 0;
+}
+
+/* ---- the contract: errors, threads -------------------------------------------------------------------------------- */
+
+static int checks = 0, failures = 0;
+
+static void expectStatus(const char* what, blindsight_status got, blindsight_status want, const char* code) {
+  checks++;
+  const char* msg = blindsight_last_error();
+  const int ok = got == want && (want == BLINDSIGHT_OK ? msg[0] == '\0' : strstr(msg, code) == msg + 1 && msg[0] == '[');
+  if (!ok) {
+    failures++;
+    fprintf(stderr, "FAIL %s: got %s \"%s\", want %s [%s]\n", what, blindsight_status_name(got), msg,
+            blindsight_status_name(want), code ? code : "");
+  }
+}
+
+static void expectTrue(const char* what, int cond) {
+  checks++;
+  if (!cond) failures++, fprintf(stderr, "FAIL %s\n", what);
+}
+
+/* One attention call on a shared plan, from its own thread. */
+struct Job {
+  const blindsight_plan* plan;
+  blindsight_attention_args args;
+  blindsight_status status;
+};
+
+static void* runJob(void* arg) {
+  struct Job* job = arg;
+  job->status = blindsight_attention(job->plan, &job->args);
+  return NULL;
+}
+
+static void* otherThread(void* arg) {
+  (void)arg;
+  /* The main thread's failure is not visible here. */
+  return (void*)(blindsight_last_error()[0] == '\0' ? "clean" : "leaked");
+}
+
+static int contract(void) {
+  expectTrue("abi version", blindsight_abi_version() == BLINDSIGHT_ABI_VERSION);
+  expectTrue("version string", strlen(blindsight_version()) > 0 && strcmp(blindsight_version(), "unknown") != 0);
+  expectTrue("generic isa listed", strncmp(blindsight_cpu_isas(), "generic", 7) == 0);
+  expectTrue("status names", strcmp(blindsight_status_name(BLINDSIGHT_ERR_SHAPE), "BLINDSIGHT_ERR_SHAPE") == 0);
+
+  const int32_t cu[] = {0, 6, 10};
+  const int32_t ids[] = {-1, 0, 0, 0, -1, -1, 1, 1, -1, -1};
+  const uint8_t sinks[] = {1, 1, 0, 0, 0, 0, 1, 0, 0, 0};
+  const uint8_t noImageSink[] = {1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+  const int32_t badCu[] = {0, 7, 6};
+  const int32_t reusedId[] = {-1, 0, 0, -1, 0, -1, 1, 1, -1, -1};
+  blindsight_layout* layout = (blindsight_layout*)&checks; /* must be reset to null on failure */
+  expectStatus("null arrays", blindsight_layout_create(NULL, 2, ids, sinks, 10, &layout), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  expectTrue("out handle nulled on failure", layout == NULL);
+  expectStatus("null out", blindsight_layout_create(cu, 2, ids, sinks, 10, NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  expectStatus("cu_seqlens not increasing", blindsight_layout_create(badCu, 2, ids, sinks, 10, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_CU_SEQLENS");
+  expectStatus("cu_seqlens total", blindsight_layout_create(cu, 2, ids, sinks, 9, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_CU_SEQLENS");
+  expectStatus("image without sink", blindsight_layout_create(cu, 2, ids, noImageSink, 10, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_SINKS");
+  expectStatus("image id reused", blindsight_layout_create(cu, 2, reusedId, sinks, 10, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_IMAGE_ID");
+  expectStatus("no tokens", blindsight_layout_create(cu, 2, ids, sinks, 0, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "EMPTY_LAYOUT");
+  const blindsight_segment badSeg[] = {{BLINDSIGHT_TEXT, 3}, {7, 2}};
+  const blindsight_segment zeroSeg[] = {{BLINDSIGHT_TEXT, 0}};
+  const int32_t two[] = {2}, one[] = {1};
+  expectStatus("bad segment kind", blindsight_layout_from_segments(badSeg, two, 1, 1, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_SEGMENTS");
+  expectStatus("empty segment", blindsight_layout_from_segments(zeroSeg, one, 1, 1, &layout), BLINDSIGHT_ERR_BAD_LAYOUT, "BAD_SEGMENTS");
+  expectStatus("negative global sinks", blindsight_layout_from_segments(badSeg, one, 1, -1, &layout), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  expectStatus("valid layout", blindsight_layout_create(cu, 2, ids, sinks, 10, &layout), BLINDSIGHT_OK, NULL);
+
+  blindsight_plan* plan = NULL;
+  blindsight_plan_options o;
+  blindsight_plan_options_init(&o);
+  expectTrue("option defaults", o.text_keys == 1 && o.block_m == 64 && o.block_n == 64 && o.window == 0 && o.exhaustive == 0);
+  o.block_m = 12;
+  expectStatus("bad block size", blindsight_plan_create(layout, &o, &plan), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_BLOCK_SIZE");
+  o.block_m = 64, o.window = -3;
+  expectStatus("bad window", blindsight_plan_create(layout, &o, &plan), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_WINDOW");
+  expectStatus("null layout", blindsight_plan_create(NULL, NULL, &plan), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  expectStatus("valid plan", blindsight_plan_create(layout, NULL, &plan), BLINDSIGHT_OK, NULL);
+  blindsight_layout_destroy(layout);
+  blindsight_plan_stats st;
+  expectStatus("stats", blindsight_plan_get_stats(plan, &st), BLINDSIGHT_OK, NULL);
+  /* Two sequences of 6 and 4 tokens: 21 + 10 dense causal pairs. */
+  expectTrue("stats values", st.num_tokens == 10 && st.dense_causal_pairs == 31 && st.category[BLINDSIGHT_DENSE].visible_pairs == 31);
+
+  float q[10 * 2 * 8], kv[10 * 1 * 8], out[10 * 2 * 8], lse[10 * 2];
+  for (int i = 0; i < 160; i++) q[i] = (float)sin(i);
+  for (int i = 0; i < 80; i++) kv[i] = (float)cos(i);
+  const uint8_t heads[] = {BLINDSIGHT_SINK, BLINDSIGHT_DENSE}, badHeads[] = {BLINDSIGHT_SINK, 9};
+  blindsight_attention_args a;
+  blindsight_attention_args_init(&a);
+  a.q = q, a.k = kv, a.v = kv, a.out = out, a.lse = lse, a.heads = heads, a.num_heads = 2, a.num_kv_heads = 1, a.head_dim = 8;
+  expectStatus("valid attention", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+  expectTrue("outputs finite", isfinite(out[0]) && isfinite(out[159]) && isfinite(lse[19]));
+  a.num_kv_heads = 3;
+  expectStatus("gqa", blindsight_attention(plan, &a), BLINDSIGHT_ERR_SHAPE, "BAD_GQA");
+  a.num_kv_heads = 1, a.head_dim = 12;
+  expectStatus("head dim", blindsight_attention(plan, &a), BLINDSIGHT_ERR_SHAPE, "BAD_HEAD_DIM");
+  a.head_dim = 8, a.heads = badHeads;
+  expectStatus("category", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "UNKNOWN_CATEGORY");
+  a.heads = heads, a.input_dtype = 5;
+  expectStatus("dtype value", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  a.input_dtype = BLINDSIGHT_F32, a.isa = "no-such-isa";
+  expectStatus("isa", blindsight_attention(plan, &a), BLINDSIGHT_ERR_UNSUPPORTED, "UNSUPPORTED_ISA");
+  a.isa = "generic", a.out = q;
+  expectStatus("aliased out", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "ALIASED_OUTPUT");
+  a.out = out, a.lse = (float*)out + 4;
+  expectStatus("lse overlaps out", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "ALIASED_OUTPUT");
+  a.lse = lse, a.scale = NAN;
+  expectStatus("scale", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  a.scale = 0, a.q = NULL;
+  expectStatus("null q", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  a.q = q;
+  expectStatus("null plan", blindsight_attention(NULL, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+
+  /* Last-error text is per thread. */
+  expectStatus("sets an error", blindsight_attention(plan, NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  pthread_t th;
+  void* verdict = NULL;
+  pthread_create(&th, NULL, otherThread, NULL);
+  pthread_join(th, &verdict);
+  expectTrue("last error is thread-local", strcmp((const char*)verdict, "clean") == 0);
+  expectTrue("still set on this thread", blindsight_last_error()[0] == '[');
+
+  /* Handles are immutable: concurrent calls on one plan give what sequential calls give. */
+  {
+    enum { JOBS = 4, LEN = 10 * 2 * 8 };
+    static float outs[JOBS][LEN], seq[JOBS][LEN];
+    struct Job jobs[JOBS];
+    pthread_t threads[JOBS];
+    const uint8_t layerHeads[JOBS][2] = {{BLINDSIGHT_DENSE, BLINDSIGHT_SINK}, {BLINDSIGHT_INTRA_IMAGE, BLINDSIGHT_INTRA_IMAGE_SINK},
+                                        {BLINDSIGHT_SINK, BLINDSIGHT_SINK}, {BLINDSIGHT_INTRA_IMAGE_SINK, BLINDSIGHT_DENSE}};
+    int same = 1;
+    for (int j = 0; j < JOBS; j++) {
+      jobs[j].plan = plan;
+      blindsight_attention_args_init(&jobs[j].args);
+      jobs[j].args.q = q, jobs[j].args.k = kv, jobs[j].args.v = kv, jobs[j].args.out = seq[j];
+      jobs[j].args.heads = layerHeads[j], jobs[j].args.num_heads = 2, jobs[j].args.num_kv_heads = 1, jobs[j].args.head_dim = 8;
+      runJob(&jobs[j]);
+      same &= jobs[j].status == BLINDSIGHT_OK;
+      jobs[j].args.out = outs[j];
+    }
+    for (int j = 0; j < JOBS; j++) pthread_create(&threads[j], NULL, runJob, &jobs[j]);
+    for (int j = 0; j < JOBS; j++) pthread_join(threads[j], NULL), same &= jobs[j].status == BLINDSIGHT_OK;
+    expectTrue("concurrent calls on one plan", same && memcmp(outs, seq, sizeof outs) == 0);
+    expectTrue("layers differ", memcmp(seq[0], seq[1], sizeof seq[0]) != 0);
+  }
+
+  if (blindsight_cuda_available()) {
+    printf("cuda available\n");
+  } else {
+    expectTrue("cuda reason", strstr(blindsight_last_error(), "CUDA_UNAVAILABLE") != NULL);
+    expectStatus("cuda entry", blindsight_attention_cuda(plan, &a, NULL), BLINDSIGHT_ERR_UNAVAILABLE, "CUDA_UNAVAILABLE");
+  }
+  blindsight_plan_destroy(plan);
+  blindsight_plan_destroy(NULL);
+  blindsight_layout_destroy(NULL);
+
+  printf("%s %d checks\n", failures ? "FAILED" : "ok", checks);
+  return failures ? 1 : 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "contract") == 0) return contract();
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "run") == 0) return run(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
+  fprintf(stderr, "usage: capi_check run INPUT OUTPUT [ISA] | capi_check contract\n");
+  return 2;
+}

@@ -1,0 +1,96 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot, run } from '../helpers/toolchain.js';
+
+// The package's entry points as a user reaches them: a project with this checkout at node_modules/blindsight imports
+// 'blindsight', 'blindsight/calibrate' and 'blindsight/report', so Node (and TypeScript, for the types) resolve them
+// through package.json "exports" and nothing else. A wrong or missing path in the exports map fails here.
+// (install.test.ts does the same for the main entry against the packed tarball.)
+
+const ENTRIES: Record<string, string[]> = {
+  blindsight: [
+    'BACKENDS', 'BlindsightError', 'DTYPES', 'HEAD_CATEGORIES', 'HeadPolicy', 'LayerAttention', 'Layout', 'MAX_TOKENS', 'MaskPlan',
+    'POLICY_FORMAT', 'POLICY_VERSION', 'PromptAttention', 'TEMPLATES', 'attention', 'attentionSync', 'bf16BitsToF32', 'cpuInfo',
+    'f16BitsToF32', 'f32ToBf16Bits', 'f32ToF16Bits', 'fmaPeak', 'fromDType', 'getThreads', 'isHeadCategory', 'listBackends',
+    'nativeAddonPath', 'setThreads', 'toDType',
+  ],
+  'blindsight/calibrate': [
+    'CALIBRATION_VERSION', 'INPUT_IDS_TENSOR', 'MASS_BUCKETS', 'NUM_MASS_BUCKETS', 'SAMPLE_META', 'SafetensorsFile', 'attentionMass',
+    'attentionMassSync', 'calibrate', 'calibrationStats', 'chooseCategories', 'coarseMass', 'encodeSafetensors', 'layerTensorName',
+    'memorySample', 'openSample', 'parseSafetensorsHeader', 'retainedMass', 'rethreshold', 'writeSafetensors',
+  ],
+  'blindsight/report': ['CATEGORY_COLORS', 'MODEL_SHAPES', 'planSvg', 'policySvg', 'policyFlops'],
+};
+
+let app: string;
+
+beforeAll(() => {
+  app = mkdtempSync(path.join(tmpdir(), 'blindsight-exports-'));
+  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'exports-check', private: true, type: 'module' }));
+  mkdirSync(path.join(app, 'node_modules'));
+  symlinkSync(repoRoot, path.join(app, 'node_modules', 'blindsight'), 'dir');
+});
+
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+describe('package entry points', () => {
+  it('package.json maps ".", "./calibrate" and "./report" to types and an ES module', () => {
+    const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+    expect(Object.keys(pkg.exports).sort()).toEqual(['.', './calibrate', './package.json', './report']);
+    for (const key of ['.', './calibrate', './report']) {
+      const conditions = pkg.exports[key] as Record<string, string>;
+      expect(Object.keys(conditions)).toEqual(['types', 'import']);
+      // TypeScript falls back to the .d.ts next to the "import" file, so a wrong "types" path would go unnoticed below.
+      for (const file of Object.values(conditions)) expect(existsSync(path.join(repoRoot, file)), `${key}: ${file}`).toBe(true);
+      expect(conditions.types).toBe(conditions.import!.replace(/\.js$/, '.d.ts'));
+    }
+  });
+
+  it('each entry, imported by name from a project that depends on the package, exports exactly its names', () => {
+    writeFileSync(
+      path.join(app, 'names.mjs'),
+      `const out = {};\nfor (const e of ${JSON.stringify(Object.keys(ENTRIES))}) out[e] = Object.keys(await import(e)).sort();\n` +
+        `let internal;\ntry { await import('blindsight/dist/core/native.js'); internal = 'importable'; } catch (e) { internal = e.code; }\n` +
+        `console.log(JSON.stringify({ out, internal }));\n`,
+    );
+    const { out, internal } = JSON.parse(run(process.execPath, ['names.mjs'], { cwd: app }).trim().split('\n').pop()!) as {
+      out: Record<string, string[]>;
+      internal: string;
+    };
+    for (const [entry, names] of Object.entries(ENTRIES)) expect(out[entry], entry).toEqual([...names].sort());
+    expect(internal, 'modules outside the exports map stay private').toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('TypeScript finds each entry\'s types through the same map', () => {
+    writeFileSync(
+      path.join(app, 'use.ts'),
+      [
+        `import { attention, HeadPolicy, Layout, MaskPlan, PromptAttention, type AttentionArgs, type HeadCategory } from 'blindsight';`,
+        `import { attentionMass, calibrate, SafetensorsFile, type CalibrateOptions, type TensorToWrite } from 'blindsight/calibrate';`,
+        `import { CATEGORY_COLORS, MODEL_SHAPES, planSvg, policyFlops, policySvg, type ModelShape } from 'blindsight/report';`,
+        `const heads: HeadCategory[] = ['dense'];`,
+        `const shape: ModelShape = MODEL_SHAPES['qwen2-vl-7b'];`,
+        `const options: CalibrateOptions = { tau: 0.9 };`,
+        `const t: TensorToWrite | undefined = undefined;`,
+        `type A = AttentionArgs['plan'];`,
+        `export const used = [attention, HeadPolicy, Layout, MaskPlan, PromptAttention, attentionMass, calibrate, SafetensorsFile,`,
+        `  CATEGORY_COLORS, planSvg, policyFlops, policySvg, heads, shape, options, t] as const;`,
+        `export type { A };`,
+      ].join('\n') + '\n',
+    );
+    writeFileSync(
+      path.join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true,
+          typeRoots: [path.join(repoRoot, 'node_modules', '@types')], types: ['node'],
+        },
+        files: ['use.ts'],
+      }),
+    );
+    const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    expect(run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app }).trim()).toBe('');
+  });
+});

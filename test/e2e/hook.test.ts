@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { BlindsightError, HEAD_CATEGORIES, HeadPolicy, Layout, MaskPlan, PromptAttention, type HeadCategory } from '../../dist/index.js';
+import { mulberry32, randomSegments, refAttention, refLayout, refVisiblePairs, relL2, type RefOptions } from '../oracle/reference.js';
+import { poisoned, randomQkv } from '../helpers/tensors.js';
+
+const TOL = 1e-5;
+
+// A 3-layer model whose layers use different category mixes, so a layer that ran with another layer's categories
+// would disagree with the reference.
+function model(numHeads: number, seed: number): HeadPolicy {
+  const rng = mulberry32(seed);
+  return new HeadPolicy(
+    [
+      Array<HeadCategory>(numHeads).fill('dense'),
+      Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[(h + 1) % 4]),
+      Array.from({ length: numHeads }, () => HEAD_CATEGORIES[1 + Math.floor(rng() * 3)]),
+    ],
+    { model: 'test-model' },
+  );
+}
+
+describe('PromptAttention (per-prompt, per-layer hook)', () => {
+  const cases: { seed: number; numHeads: number; numKvHeads: number; headDim: number; options: RefOptions }[] = [
+    { seed: 11, numHeads: 4, numKvHeads: 2, headDim: 64, options: { textKeys: true, bidirectionalImages: false, window: null } },
+    { seed: 12, numHeads: 6, numKvHeads: 3, headDim: 32, options: { textKeys: false, bidirectionalImages: true, window: 40 } },
+  ];
+
+  it.each(cases)('every layer matches the float64 reference with its own categories (seed $seed)', async (c) => {
+    const segs = randomSegments(mulberry32(c.seed), { maxTokens: 260, maxImageLen: 150 });
+    const layout = Layout.fromSegments(segs);
+    const policy = model(c.numHeads, c.seed);
+    const hook = PromptAttention.create(layout, policy, { numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, ...c.options, returnLse: true });
+    const ref = refLayout(segs);
+    for (let l = 0; l < policy.numLayers; l++) {
+      const { q, k, v } = randomQkv(c.seed * 100 + l, layout.numTokens, c.numHeads, c.numKvHeads, c.headDim);
+      const out = poisoned(q.length);
+      const lse = poisoned(layout.numTokens * c.numHeads);
+      const layer = hook.layer(l);
+      const r = l % 2 === 0 ? await layer.forward(q, k, v, { out, lse }) : layer.forwardSync(q, k, v, { out, lse });
+      expect(r.out).toBe(out);
+      expect(r.lse).toBe(lse);
+      const expected = refAttention({ q, k, v, layout: ref, heads: [...policy.layer(l)], numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, options: c.options });
+      expect(out.every(Number.isFinite)).toBe(true);
+      expect(relL2(out, expected.out)).toBeLessThan(TOL);
+      expect(relL2(lse, expected.lse)).toBeLessThan(TOL);
+    }
+  });
+
+  it('builds one plan and reuses it for every layer; a given MaskPlan is used as is', () => {
+    const layout = Layout.fromSegments([{ kind: 'text', length: 10 }, { kind: 'image', length: 70 }, { kind: 'text', length: 5 }]);
+    const policy = model(4, 3);
+    const hook = PromptAttention.create(layout, policy, { numHeads: 4, numKvHeads: 1, headDim: 16, blockM: 32, window: 50 });
+    expect(hook.plan).toBeInstanceOf(MaskPlan);
+    expect(hook.plan.layout).toBe(layout);
+    expect(hook.plan.options).toMatchObject({ blockM: 32, window: 50 });
+    expect(hook.layer(0)).toBe(hook.layer(0));
+    expect(hook.layer(2).heads).toEqual(policy.layer(2));
+    const plan = MaskPlan.build(layout);
+    expect(PromptAttention.create(plan, policy, { numHeads: 4, numKvHeads: 2, headDim: 8 }).plan).toBe(plan);
+  });
+
+  it('the FLOP summary counts completed calls from brute-force visible pairs', () => {
+    const segs = [[{ kind: 'text' as const, length: 7 }, { kind: 'image' as const, length: 90 }, { kind: 'text' as const, length: 3 }, { kind: 'image' as const, length: 40 }], [{ kind: 'image' as const, length: 33 }]];
+    const options: RefOptions = { textKeys: true, bidirectionalImages: false, window: null };
+    const layout = Layout.fromSegments(segs);
+    const numHeads = 4, numKvHeads = 2, headDim = 16;
+    const policy = model(numHeads, 5);
+    const hook = PromptAttention.create(layout, policy, { numHeads, numKvHeads, headDim });
+    const ref = refLayout(segs);
+    const pairs = Object.fromEntries(HEAD_CATEGORIES.map((c) => [c, refVisiblePairs(ref, c, options)])) as Record<HeadCategory, number>;
+    const dense = pairs.dense;
+    const layerKept = (l: number) => policy.layer(l).reduce((a, c) => a + pairs[c], 0);
+
+    expect(hook.summary()).toMatchObject({ calls: 0, denseFlops: 0, keptFlops: 0, savedFlops: 0, keptRatio: 1 });
+    const { q, k, v } = randomQkv(9, layout.numTokens, numHeads, numKvHeads, headDim);
+    hook.layer(1).forwardSync(q, k, v);
+    hook.layer(2).forwardSync(q, k, v);
+    hook.layer(2).forwardSync(q, k, v);
+    const s = hook.summary();
+    const perPair = 4 * headDim;
+    expect(s.calls).toBe(3);
+    expect(s.callsPerLayer).toEqual([0, 1, 2]);
+    expect(s.denseFlops).toBe(3 * numHeads * dense * perPair);
+    expect(s.keptFlops).toBe((layerKept(1) + 2 * layerKept(2)) * perPair);
+    expect(s.savedFlops).toBe(s.denseFlops - s.keptFlops);
+    expect(s.keptRatio).toBeCloseTo(s.keptFlops / s.denseFlops, 12);
+    expect(s.keptRatio).toBeLessThan(1);
+    expect(s.computedFlops).toBeGreaterThanOrEqual(s.keptFlops);
+    expect(hook.layer(0).flops).toMatchObject({ keptRatio: 1, savedFlops: 0 });
+    const m = hook.modelFlops();
+    expect(m.keptFlops).toBe((numHeads * dense + layerKept(1) + layerKept(2)) * perPair);
+  });
+
+  it('rejects mismatched policies, options and tensors, and does not count failed calls', async () => {
+    const layout = Layout.fromSegments([{ kind: 'text', length: 4 }, { kind: 'image', length: 20 }]);
+    const policy = model(4, 1);
+    const mk = (o: object) => () => PromptAttention.create(layout, policy, { numHeads: 4, numKvHeads: 2, headDim: 8, ...o });
+    expect(mk({ numHeads: 8 })).toThrow(expect.objectContaining({ code: 'BAD_POLICY' }));
+    expect(mk({ numKvHeads: 3 })).toThrow(expect.objectContaining({ code: 'BAD_GQA' }));
+    expect(mk({ headDim: 0 })).toThrow(RangeError);
+    expect(mk({ blockM: 12 })).toThrow(RangeError);
+    expect(() => PromptAttention.create(MaskPlan.build(layout), policy, { numHeads: 4, numKvHeads: 2, headDim: 8, window: 4 })).toThrow(
+      expect.objectContaining({ code: 'BAD_OPTION' }),
+    );
+    expect(() => PromptAttention.create({} as Layout, policy, { numHeads: 4, numKvHeads: 2, headDim: 8 })).toThrow(TypeError);
+    expect(() => PromptAttention.create(layout, {} as HeadPolicy, { numHeads: 4, numKvHeads: 2, headDim: 8 })).toThrow(TypeError);
+
+    const hook = mk({})();
+    expect(() => hook.layer(3)).toThrow(RangeError);
+    expect(() => hook.layer(-1)).toThrow(RangeError);
+    const { q, k, v } = randomQkv(2, layout.numTokens, 4, 2, 8);
+    expect(() => hook.layer(0).forwardSync(q.subarray(8), k, v)).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
+    await expect(hook.layer(1).forward(q, k, q)).rejects.toBeInstanceOf(BlindsightError);
+    expect(hook.summary().calls).toBe(0);
+    await hook.layer(1).forward(q, k, v);
+    expect(hook.summary().calls).toBe(1);
+  });
+});
