@@ -1,7 +1,7 @@
 // Where an image query's dense attention mass goes: the partition of its base-mask row (README, "Mask semantics",
 // rules 1-3) that head calibration needs. Shared by every backend's attention-mass pass (host and device).
 //
-// The four coarse buckets are unions of these: (a) own image = Self + OwnSink + OwnOther,
+// The four coarse buckets calibration reports are unions of these: (a) own image = Self + OwnSink + OwnOther,
 // (b) sinks outside the own image = TextSink + ImageSink, (c) text = Text, (d) other images = OtherImage.
 // The finer split is what makes every category's retained mass exact:
 //  - a global sink that is a text token (TextSink) is kept by intra-image heads through textKeys, although it is a

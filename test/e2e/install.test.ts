@@ -94,14 +94,14 @@ describe('the packed tarball installs and runs without a compiler', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('the tarball carries dist/, the sources, the C ABI build files and the prebuild, and nothing else', () => {
+  it('the tarball carries dist/, the sources, the C ABI build files, the docs and the prebuild, and nothing else', () => {
     const files = run('tar', ['tzf', tarball]).trim().split('\n').map((f) => f.replace(/^package\//, ''));
     for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/attention/hook.js', 'dist/calibration/index.js',
       'dist/calibration/index.d.ts', 'dist/report/index.js', 'dist/report/index.d.ts', 'binding.gyp', 'native/core/plan.cpp',
-      'native/include/blindsight.h', 'native/capi/attention_api.cpp', 'CMakeLists.txt', 'cmake/libblindsight.cmake', `prebuilds/${target}/blindsight.node`,
+      'native/include/blindsight.h', 'native/capi/attention_api.cpp', 'native/cpu/isa_levels.json', 'docs/api.md', 'CMakeLists.txt', 'cmake/libblindsight.cmake', `prebuilds/${target}/blindsight.node`,
       `prebuilds/${target}/cuda/blindsight.node`])
       expect(files).toContain(f);
-    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|CMakeLists\.txt|dist\/.*\.(js|d\.ts)|native\/.*\.(h|cpp|cu|cuh)|cmake\/.*|prebuilds\/.*\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|CMakeLists\.txt|docs\/[\w-]+\.md|dist\/.*\.(js|d\.ts)|native\/.*\.(h|cpp|cu|cuh)|native\/cpu\/isa_levels\.json|cmake\/.*|prebuilds\/.*\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
