@@ -3,7 +3,7 @@
  * the same input gets the same typed error whichever entry point receives it.
  */
 import { DTYPES, type DType } from '../core/dtype.js';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, rangeError, typeError, type BlindsightErrorCode } from '../core/errors.js';
 import { native } from '../core/native.js';
 
 /** The CPU kernel ISA levels (native/cpu/cpu_backend.h); cpuInfo().isas says which this machine runs. */
@@ -12,22 +12,28 @@ export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
 /** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
 export type Tensor = Float32Array | Uint16Array;
 
-export function positiveInt(v: unknown, name: string, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${name} must be an integer, got ${String(v)}`);
-  if (v < 1 || v > max) throw new RangeError(`${name} must be in [1, ${max}], got ${v}`);
+/** An integer in [1, max]; `code` is the registry's code for this value's range mistake. */
+export function positiveInt(v: unknown, name: string, max: number, code: BlindsightErrorCode = 'BAD_ARGUMENT'): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw typeError(`${name} must be an integer, got ${String(v)}`);
+  if (v < 1 || v > max) throw rangeError(`${name} must be in [1, ${max}], got ${v}`, code);
   return v;
+}
+
+/** numHeads / numKvHeads: integers in [1, 65536] (BAD_HEAD_COUNT, as the addon and the C ABI). */
+export function headCount(v: unknown, name: string): number {
+  return positiveInt(v, name, 65536, 'BAD_HEAD_COUNT');
 }
 
 export function bool(v: unknown, name: string): boolean {
   if (v === undefined) return false;
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean`);
+  if (typeof v !== 'boolean') throw typeError(`${name} must be a boolean`);
   return v;
 }
 
 export function dtypeOption(v: unknown, name: string): DType {
   if (v === undefined) return 'f32';
   if (typeof v !== 'string' || !(DTYPES as readonly string[]).includes(v))
-    throw new TypeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(v)}`);
+    throw typeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(v)}`, 'UNSUPPORTED_DTYPE');
   return v as DType;
 }
 
@@ -36,7 +42,7 @@ export function tensor(x: unknown, dtype: DType, name: string, expected: number,
   if (!(x instanceof want)) {
     const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
     const hint = dtype === 'f32' && x instanceof Uint16Array ? ` (for f16 / bf16 data pass dtype: 'f16' or 'bf16')` : '';
-    throw new TypeError(`${name} must be a ${want.name} for ${dtype}, got ${got}${hint}`);
+    throw typeError(`${name} must be a ${want.name} for ${dtype}, got ${got}${hint}`);
   }
   return checkLength(x, name, expected, formula, n);
 }
@@ -44,7 +50,7 @@ export function tensor(x: unknown, dtype: DType, name: string, expected: number,
 export function f32(x: unknown, name: string, expected: number, formula: string, n: number): Float32Array {
   if (!(x instanceof Float32Array)) {
     const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
-    throw new TypeError(`${name} must be a Float32Array, got ${got}`);
+    throw typeError(`${name} must be a Float32Array, got ${got}`);
   }
   return checkLength(x, name, expected, formula, n);
 }
@@ -72,7 +78,7 @@ export function checkGqa(numHeads: number, numKvHeads: number, where?: string): 
 /** The score scale: default 1/sqrt(headDim). */
 export function scaleOption(v: unknown, headDim: number): number {
   const scale = v === undefined ? 1 / Math.sqrt(headDim) : v;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw new RangeError(`scale must be a finite number, got ${String(scale)}`);
+  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw rangeError(`scale must be a finite number, got ${String(scale)}`);
   return scale;
 }
 

@@ -1,11 +1,11 @@
 import { categoryCodes, type HeadCategory } from '../core/categories.js';
-import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type CpuIsa, type Tensor } from './args.js';
+import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type CpuIsa, type Tensor, headCount } from './args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
-import { BlindsightError, callNative, fromNative } from '../core/errors.js';
+import { BlindsightError, callNative, fromNative, typeError, rangeError } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
-import { native, type AttentionNativeArgs } from '../core/native.js';
+import { native, type NativeAttentionArgs, type NativeProblemArgs } from '../core/native.js';
 import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
-import { cudaPlanHandle, requireCuda, type CudaNativeArgs } from '../backends/cuda.js';
+import { cudaPlanHandle, requireCuda } from '../backends/cuda.js';
 
 export type { CpuIsa, Tensor };
 
@@ -59,8 +59,8 @@ export async function attention(args: AttentionArgs): Promise<AttentionResult<Te
 export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>> {
   const { nativeArgs, result, backend } = prepare(args);
   try {
-    if (backend === 'cuda') await requireCuda().addon.attentionAsync(...cudaArgs(args.plan, nativeArgs));
-    else await native().attentionAsync(...nativeArgs);
+    if (backend === 'cuda') await requireCuda().addon.attentionAsync(cudaArgs(args.plan, nativeArgs));
+    else await native().attentionAsync(nativeArgs);
   } catch (e) {
     throw fromNative(e);
   }
@@ -73,26 +73,26 @@ export function attentionSync(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor>;
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
   const { nativeArgs, result, backend } = prepare(args);
-  if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(...cudaArgs(args.plan, nativeArgs)));
-  else callNative(() => native().attentionSync(...nativeArgs));
+  if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(cudaArgs(args.plan, nativeArgs)));
+  else callNative(() => native().attentionSync(nativeArgs));
   return result;
 }
 
 // The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.
-function cudaArgs(plan: MaskPlan, a: AttentionNativeArgs): CudaNativeArgs {
-  const [, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, , , inputType, outputType] = a;
-  return [cudaPlanHandle(requireCuda().addon, plan), q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, inputType, outputType];
+function cudaArgs(plan: MaskPlan, a: NativeAttentionArgs): NativeProblemArgs {
+  const { threads: _threads, isa: _isa, ...problem } = a;
+  return { ...problem, plan: cudaPlanHandle(requireCuda().addon, plan) };
 }
 
-function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: AttentionResult<Tensor>; backend: 'cpu' | 'cuda' } {
-  if (typeof a !== 'object' || a === null) throw new TypeError('attention expects an arguments object');
-  if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
-  const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
-  const numKvHeads = positiveInt(a.numKvHeads, 'numKvHeads', 65536);
-  const headDim = positiveInt(a.headDim, 'headDim', 512);
-  if (headDim % 8 !== 0) throw new RangeError(`headDim must be a multiple of 8 in [8, 512], got ${headDim}`);
+function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; result: AttentionResult<Tensor>; backend: 'cpu' | 'cuda' } {
+  if (typeof a !== 'object' || a === null) throw typeError('attention expects an arguments object');
+  if (!(a.plan instanceof MaskPlan)) throw typeError('plan must be a MaskPlan (see MaskPlan.build)');
+  const numHeads = headCount(a.numHeads, 'numHeads');
+  const numKvHeads = headCount(a.numKvHeads, 'numKvHeads');
+  const headDim = positiveInt(a.headDim, 'headDim', 512, 'BAD_HEAD_DIM');
+  if (headDim % 8 !== 0) throw rangeError(`headDim must be a multiple of 8 in [8, 512], got ${headDim}`, 'BAD_HEAD_DIM');
   checkGqa(numHeads, numKvHeads);
-  if (!Array.isArray(a.heads)) throw new TypeError('heads must be an array with one category per query head');
+  if (!Array.isArray(a.heads)) throw typeError('heads must be an array with one category per query head');
   if (a.heads.length !== numHeads)
     throw new BlindsightError('SHAPE_MISMATCH', `heads has ${a.heads.length} entries; numHeads is ${numHeads}`);
   const heads = categoryCodes(a.heads, 'heads');
@@ -127,10 +127,10 @@ function prepare(a: AttentionArgs): { nativeArgs: AttentionNativeArgs; result: A
   const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly: a.isa !== undefined ? 'isa' : undefined });
   const isa = isaOption(a.isa);
   return {
-    nativeArgs: [
-      a.plan.handle, q, k, v, heads, numHeads, numKvHeads, headDim, scale, out, lse, threads, isa,
-      DTYPE_CODES[dtype], DTYPE_CODES[outDtype],
-    ],
+    nativeArgs: {
+      plan: a.plan.handle, q, k, v, out, lse, heads, numHeads, numKvHeads, headDim, scale,
+      inputType: DTYPE_CODES[dtype], outputType: DTYPE_CODES[outDtype], threads, isa,
+    },
     result: lse ? { out, lse } : { out },
     backend,
   };

@@ -6,7 +6,7 @@
 import { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
 import { checkGqa } from './args.js';
 import type { HeadCategory } from '../core/categories.js';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan, type PlanOptions, type PlanStats } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
@@ -96,7 +96,7 @@ export class LayerAttention {
   }
 
   #args(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): AttentionArgs & { outDtype?: 'f32' } {
-    if (typeof outputs !== 'object' || outputs === null) throw new TypeError('outputs must be an object');
+    if (typeof outputs !== 'object' || outputs === null) throw typeError('outputs must be an object');
     const o = this.#owner.options;
     return {
       q,
@@ -143,11 +143,11 @@ export class PromptAttention {
    * already built MaskPlan of it (then `options` carries no plan options).
    */
   static create(layout: Layout | MaskPlan, policy: HeadPolicy, options: PromptAttentionOptions): PromptAttention {
-    if (!(policy instanceof HeadPolicy)) throw new TypeError('policy must be a HeadPolicy');
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
+    if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
     const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, ...planOptions } = options;
     for (const [name, v] of [['numHeads', numHeads], ['numKvHeads', numKvHeads], ['headDim', headDim]] as const)
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw rangeError(`${name} must be a positive integer, got ${String(v)}`);
     if (policy.numHeads !== numHeads)
       throw new BlindsightError('BAD_POLICY', `the policy has ${policy.numHeads} heads per layer; numHeads is ${numHeads}`);
     checkGqa(numHeads, numKvHeads);
@@ -160,7 +160,7 @@ export class PromptAttention {
     } else if (layout instanceof Layout) {
       plan = MaskPlan.build(layout, planOptions);
     } else {
-      throw new TypeError('layout must be a Layout or a MaskPlan');
+      throw typeError('layout must be a Layout or a MaskPlan');
     }
     return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse }));
   }
@@ -171,7 +171,7 @@ export class PromptAttention {
 
   layer(index: number): LayerAttention {
     if (!Number.isInteger(index) || index < 0 || index >= this.#layers.length)
-      throw new RangeError(`layer must be an integer in [0, ${this.#layers.length - 1}], got ${String(index)}`);
+      throw rangeError(`layer must be an integer in [0, ${this.#layers.length - 1}], got ${String(index)}`);
     return this.#layers[index];
   }
 

@@ -1,11 +1,11 @@
 import { isaOption } from './args.js';
-import { callNative } from '../core/errors.js';
-import { native } from '../core/native.js';
+import { callNative, rangeError } from '../core/errors.js';
+import { native, type NativeCpuInfo } from '../core/native.js';
 
 /** Sets the CPU kernel pool's size (0 = the machine's cores). Takes effect for the next call. */
 export function setThreads(threads: number): void {
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
-    throw new RangeError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
+    throw rangeError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
   native().setThreads(threads);
 }
 
@@ -14,7 +14,7 @@ export function getThreads(): number {
 }
 
 /** The CPU kernel ISA levels this machine runs, and the one calls use by default. */
-export function cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number } {
+export function cpuInfo(): NativeCpuInfo {
   return native().cpuInfo();
 }
 
@@ -26,9 +26,9 @@ export function cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads:
 export function fmaPeak(options: { threads?: number; isa?: string; seconds?: number } = {}): number {
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0 || threads > 1024)
-    throw new RangeError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
+    throw rangeError(`threads must be an integer in [0, 1024], got ${String(threads)}`);
   const seconds = options.seconds ?? 1;
-  if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 60)) throw new RangeError(`seconds must be in (0, 60]`);
+  if (typeof seconds !== 'number' || !(seconds > 0 && seconds <= 60)) throw rangeError(`seconds must be in (0, 60]`);
   const isa = isaOption(options.isa ?? undefined);
   return callNative(() => native().fmaPeak(threads, isa, seconds));
 }

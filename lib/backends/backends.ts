@@ -3,7 +3,7 @@
  * 'auto'): 'cpu', 'cuda' (a BlindsightError CUDA_UNAVAILABLE when no usable GPU is present, saying why), or 'auto'
  * (CUDA when a device is present and has a kernel for the call, else CPU).
  */
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError } from '../core/errors.js';
 import { cudaModule, type CudaDevice } from './cuda.js';
 import { native } from '../core/native.js';
 
@@ -74,7 +74,7 @@ function cudaInfo(): CudaBackendInfo {
 /** The backend named by a call's `backend` argument, or else by BLINDSIGHT_BACKEND, or else 'auto'. */
 export function requestedBackend(v: unknown): Backend {
   if (v !== undefined) {
-    if (typeof v !== 'string') throw new TypeError(`backend must be one of ${BACKENDS.join(', ')}, got ${typeof v}`);
+    if (typeof v !== 'string') throw typeError(`backend must be one of ${BACKENDS.join(', ')}, got ${typeof v}`);
     if (!(BACKENDS as readonly string[]).includes(v))
       throw new BlindsightError('BAD_BACKEND', `backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(v)}`);
     return v as Backend;

@@ -11,7 +11,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BlindsightError } from '../core/errors.js';
 import type { MaskPlan } from '../core/plan.js';
-import { packageRoot, type AttentionProblemArgs, type NativeAddon, type NativePlanHandle } from '../core/native.js';
+import { packageRoot, type NativeAddon, type NativePlanHandle, type NativeProblemArgs } from '../core/native.js';
+import { nativePlanOptions } from '../core/plan.js';
 
 export type ElementType = 'f32' | 'f16' | 'bf16';
 export const ELEMENT_TYPE_CODES: Readonly<Record<ElementType, number>> = Object.freeze({ f32: 0, f16: 1, bf16: 2 });
@@ -38,18 +39,21 @@ export interface CudaTiming {
   kernelMs: number[];
   downloadMs: number;
 }
-export type CudaNativeArgs = [...AttentionProblemArgs, inputType: number, outputType: number];
 export interface NativeCudaAddon {
   NativePlan: NativeAddon['NativePlan'];
   NativeLayout: NativeAddon['NativeLayout'];
   cudaInfo(): NativeCudaInfo;
-  attentionSync(...args: CudaNativeArgs): void;
-  attentionAsync(...args: CudaNativeArgs): Promise<void>;
-  benchmark(...args: [...CudaNativeArgs, repeats: number]): CudaTiming;
-  /** The launch's schedule and plan walk, run on the CPU by the kernel's own code (layout: native/cuda/inspect.h). */
+  /** The same fields as the CPU addon's attention call (native/addon/attention_args.h), without the CPU settings. */
+  attentionSync(args: NativeProblemArgs): void;
+  attentionAsync(args: NativeProblemArgs): Promise<void>;
+  benchmark(args: NativeProblemArgs & { repeats: number }): CudaTiming;
   /** Test-only (Linux builds): the kernels' device code run on the CPU under a CTA emulator (native/cuda/emulation/). */
-  emulate?(...args: [...CudaNativeArgs, copiesAtWait: boolean]): void;
-  inspect(plan: NativePlanHandle, heads: Uint8Array, numKvHeads: number, rowsPerCta: number, keysPerTile: number): { items: Int32Array; tiles: Int32Array };
+  emulate?(args: NativeProblemArgs & { copiesAtWait: boolean }): void;
+  /** The launch's schedule and plan walk, run on the CPU by the kernel's own code (layout: native/cuda/host/inspect.h). */
+  inspect(args: { plan: NativePlanHandle; heads: Uint8Array; numKvHeads: number; rowsPerCta: number; keysPerTile: number }): {
+    items: Int32Array;
+    tiles: Int32Array;
+  };
 }
 
 export type CudaModule = { addon: NativeCudaAddon; path: string; info: NativeCudaInfo } | { addon: null; reason: string };
@@ -103,11 +107,10 @@ const handles = new WeakMap<MaskPlan, NativePlanHandle>();
 export function cudaPlanHandle(addon: NativeCudaAddon, plan: MaskPlan): NativePlanHandle {
   let h = handles.get(plan);
   if (!h) {
-    const o = plan.options;
     const L = plan.layout;
     // Handles belong to the module that made them, so the CUDA module gets its own layout and plan objects.
-    const layout = new addon.NativeLayout(L.cuSeqlens, L.imageIds, L.sinkFlags);
-    h = new addon.NativePlan(layout, o.blockM, o.blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, o.exhaustive);
+    const layout = new addon.NativeLayout({ cuSeqlens: L.cuSeqlens, imageIds: L.imageIds, sinkFlags: L.sinkFlags });
+    h = new addon.NativePlan(layout, nativePlanOptions(plan.options));
     handles.set(plan, h);
   }
   return h;

@@ -11,12 +11,12 @@ import {
   cudaPlanHandle,
   ELEMENT_TYPE_CODES,
   requireCuda,
-  type CudaNativeArgs,
   type CudaTiming,
   type ElementType,
   type NativeCudaAddon,
 } from './cuda.js';
 import type { MaskPlan } from '../core/plan.js';
+import type { NativeProblemArgs } from '../core/native.js';
 
 export interface CudaRawArgs {
   plan: MaskPlan;
@@ -35,34 +35,34 @@ export interface CudaRawArgs {
   scale?: number;
 }
 
-function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon): CudaNativeArgs {
-  return [
-    cudaPlanHandle(addon, a.plan),
-    a.q,
-    a.k,
-    a.v,
-    categoryCodes(a.heads),
-    a.numHeads,
-    a.numKvHeads,
-    a.headDim,
-    a.scale ?? 1 / Math.sqrt(a.headDim),
-    a.out,
-    a.lse ?? null,
-    ELEMENT_TYPE_CODES[a.inputType],
-    ELEMENT_TYPE_CODES[a.outputType],
-  ];
+function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon): NativeProblemArgs {
+  return {
+    plan: cudaPlanHandle(addon, a.plan),
+    q: a.q,
+    k: a.k,
+    v: a.v,
+    out: a.out,
+    lse: a.lse ?? null,
+    heads: categoryCodes(a.heads),
+    numHeads: a.numHeads,
+    numKvHeads: a.numKvHeads,
+    headDim: a.headDim,
+    scale: a.scale ?? 1 / Math.sqrt(a.headDim),
+    inputType: ELEMENT_TYPE_CODES[a.inputType],
+    outputType: ELEMENT_TYPE_CODES[a.outputType],
+  };
 }
 
 /** One attention call on the GPU (host arrays in and out), on the calling thread. */
 export function cudaAttentionRaw(a: CudaRawArgs): void {
   const args = nativeArgs(a);
-  callNative(() => requireCuda().addon.attentionSync(...args));
+  callNative(() => requireCuda().addon.attentionSync(args));
 }
 
 /** Uploads once, runs the kernel `repeats` times (each timed with CUDA events), downloads the last result. */
 export function cudaBenchmark(a: CudaRawArgs, repeats: number): CudaTiming {
   const args = nativeArgs(a);
-  return callNative(() => requireCuda().addon.benchmark(...args, repeats));
+  return callNative(() => requireCuda().addon.benchmark({ ...args, repeats }));
 }
 
 /**
@@ -76,5 +76,5 @@ export function cudaEmulateRaw(a: CudaRawArgs, copiesAtWait = false): void {
   const addon = m.addon;
   if (!addon.emulate) throw new BlindsightError('CUDA_UNAVAILABLE', 'this build of the CUDA module has no emulator (Linux builds only)');
   const args = nativeArgs(a, addon);
-  callNative(() => addon.emulate!(...args, copiesAtWait));
+  callNative(() => addon.emulate!({ ...args, copiesAtWait }));
 }

@@ -11,7 +11,7 @@
  */
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import type { CpuIsa } from '../attention/attention.js';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError } from '../core/errors.js';
 import { attentionMass, MASS_BUCKETS, NUM_MASS_BUCKETS, retainedMass } from './mass.js';
 import { MaskPlan } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
@@ -85,7 +85,7 @@ export interface CalibrationStats {
 
 /** Calibrates a policy from samples (safetensors paths or CalibrationSample objects). */
 export async function calibrate(inputs: readonly (string | CalibrationSample)[], options: CalibrateOptions = {}): Promise<HeadPolicy> {
-  if (!Array.isArray(inputs) || inputs.length === 0) throw new TypeError('calibrate needs at least one sample');
+  if (!Array.isArray(inputs) || inputs.length === 0) throw typeError('calibrate needs at least one sample');
   const thresholds = thresholdOptions(options);
   const bidirectionalImages = options.bidirectionalImages ?? false;
   const window = options.window ?? null;
@@ -221,7 +221,7 @@ export function rethreshold(policy: HeadPolicy, options: ThresholdOptions = {}):
 
 /** The calibration statistics of a policy, checked against its shape. Throws BAD_POLICY if it has none. */
 export function calibrationStats(policy: HeadPolicy): CalibrationStats {
-  if (!(policy instanceof HeadPolicy)) throw new TypeError('expected a HeadPolicy');
+  if (!(policy instanceof HeadPolicy)) throw typeError('expected a HeadPolicy');
   const c = policy.meta.calibration as CalibrationStats | undefined;
   const L = policy.numLayers, H = policy.numHeads;
   const okGrid = (g: unknown, width: number) =>
@@ -262,25 +262,25 @@ function pinnedLayers(t: PinOptions, numLayers: number): Set<number> {
 
 function checkPins(t: PinOptions, numLayers: number): void {
   for (const l of t.pinLayers ?? [])
-    if (l >= numLayers) throw new RangeError(`pinned layer ${l} does not exist (the model has ${numLayers} layers)`);
+    if (l >= numLayers) throw rangeError(`pinned layer ${l} does not exist (the model has ${numLayers} layers)`);
 }
 
 function thresholdOptions(o: ThresholdOptions): Required<Omit<ThresholdOptions, 'pinLayers'>> & { pinLayers: number[] } {
-  if (typeof o !== 'object' || o === null) throw new TypeError('options must be an object');
+  if (typeof o !== 'object' || o === null) throw typeError('options must be an object');
   const tau = o.tau ?? 0.95;
-  if (typeof tau !== 'number' || !(tau >= 0 && tau <= 1)) throw new RangeError(`tau must be a number in [0, 1], got ${String(tau)}`);
+  if (typeof tau !== 'number' || !(tau >= 0 && tau <= 1)) throw rangeError(`tau must be a number in [0, 1], got ${String(tau)}`);
   const worstTau = o.worstTau ?? Math.max(0, Math.round((tau - 0.05) * 1e9) / 1e9);
-  if (typeof worstTau !== 'number' || !(worstTau >= 0 && worstTau <= 1)) throw new RangeError(`worstTau must be a number in [0, 1], got ${String(worstTau)}`);
+  if (typeof worstTau !== 'number' || !(worstTau >= 0 && worstTau <= 1)) throw rangeError(`worstTau must be a number in [0, 1], got ${String(worstTau)}`);
   const textKeys = o.textKeys ?? true;
-  if (typeof textKeys !== 'boolean') throw new TypeError('textKeys must be a boolean');
+  if (typeof textKeys !== 'boolean') throw typeError('textKeys must be a boolean');
   const count = (v: unknown, name: string) => {
     if (v === undefined) return 0;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new RangeError(`${name} must be a non-negative integer, got ${String(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw rangeError(`${name} must be a non-negative integer, got ${String(v)}`);
     return v;
   };
   const pinLayers = o.pinLayers ?? [];
   if (!Array.isArray(pinLayers) || !pinLayers.every((l) => Number.isInteger(l) && l >= 0))
-    throw new RangeError('pinLayers must be an array of non-negative layer indices');
+    throw rangeError('pinLayers must be an array of non-negative layer indices');
   return { tau, worstTau, textKeys, pinFirst: count(o.pinFirst, 'pinFirst'), pinLast: count(o.pinLast, 'pinLast'), pinLayers: [...new Set(pinLayers)].sort((a, b) => a - b) };
 }
 

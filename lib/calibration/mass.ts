@@ -5,10 +5,10 @@
  */
 import type { CpuIsa } from '../attention/attention.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
-import { BlindsightError, callNative, fromNative } from '../core/errors.js';
-import { native, type AttentionMassNativeArgs } from '../core/native.js';
+import { BlindsightError, callNative, fromNative, typeError } from '../core/errors.js';
+import { native, type NativeMassArgs } from '../core/native.js';
 import { MaskPlan } from '../core/plan.js';
-import { checkGqa, dtypeOption, isaOption, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
+import { checkGqa, dtypeOption, isaOption, headCount, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 
 /**
@@ -63,7 +63,7 @@ export async function attentionMass(args: AttentionMassArgs): Promise<AttentionM
   const { nativeArgs, perToken, numHeads } = prepare(args);
   let r;
   try {
-    r = await native().attentionMassAsync(...nativeArgs);
+    r = await native().attentionMassAsync(nativeArgs);
   } catch (e) {
     throw fromNative(e);
   }
@@ -73,7 +73,7 @@ export async function attentionMass(args: AttentionMassArgs): Promise<AttentionM
 /** The same computation on the calling thread. */
 export function attentionMassSync(args: AttentionMassArgs): AttentionMassResult {
   const { nativeArgs, perToken, numHeads } = prepare(args);
-  const r = callNative(() => native().attentionMassSync(...nativeArgs));
+  const r = callNative(() => native().attentionMassSync(nativeArgs));
   return finish(r.perHead, r.imageQueries, numHeads, perToken);
 }
 
@@ -120,15 +120,15 @@ function finish(sum: Float64Array, imageQueries: number, numHeads: number, perTo
   return perToken ? { imageQueries, sum, mean, perToken } : { imageQueries, sum, mean };
 }
 
-function prepare(a: AttentionMassArgs): { nativeArgs: AttentionMassNativeArgs; perToken: Float32Array | null; numHeads: number } {
-  if (typeof a !== 'object' || a === null) throw new TypeError('attentionMass expects an arguments object');
-  if (!(a.plan instanceof MaskPlan)) throw new TypeError('plan must be a MaskPlan (see MaskPlan.build)');
-  const numHeads = positiveInt(a.numHeads, 'numHeads', 65536);
-  const numKvHeads = positiveInt(a.numKvHeads, 'numKvHeads', 65536);
-  const headDim = positiveInt(a.headDim, 'headDim', 1024);
+function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; perToken: Float32Array | null; numHeads: number } {
+  if (typeof a !== 'object' || a === null) throw typeError('attentionMass expects an arguments object');
+  if (!(a.plan instanceof MaskPlan)) throw typeError('plan must be a MaskPlan (see MaskPlan.build)');
+  const numHeads = headCount(a.numHeads, 'numHeads');
+  const numKvHeads = headCount(a.numKvHeads, 'numKvHeads');
+  const headDim = positiveInt(a.headDim, 'headDim', 1024, 'BAD_HEAD_DIM');
   checkGqa(numHeads, numKvHeads);
   const dtype = dtypeOption(a.dtype, 'dtype');
-  if (!(dtype in DTYPE_CODES)) throw new TypeError(`dtype must be 'f32', 'f16' or 'bf16', got ${String(dtype)}`);
+  if (!(dtype in DTYPE_CODES)) throw typeError(`dtype must be 'f32', 'f16' or 'bf16', got ${String(dtype)}`);
   const n = a.plan.layout.numTokens;
   const q = tensor(a.q, dtype, 'q', n * numHeads * headDim, 'numTokens*numHeads*headDim', n);
   const k = tensor(a.k, dtype, 'k', n * numKvHeads * headDim, 'numTokens*numKvHeads*headDim', n);
@@ -141,13 +141,13 @@ function prepare(a: AttentionMassArgs): { nativeArgs: AttentionMassNativeArgs; p
   } else if (a.perToken === true) {
     perToken = new Float32Array(perTokenLen);
   } else if (a.perToken !== undefined && a.perToken !== false) {
-    throw new TypeError('perToken must be a boolean or a Float32Array');
+    throw typeError('perToken must be a boolean or a Float32Array');
   }
   const scale = scaleOption(a.scale, headDim);
   const threads = threadsOption(a.threads);
   const isa = isaOption(a.isa);
   return {
-    nativeArgs: [a.plan.handle, q, k, DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa],
+    nativeArgs: { plan: a.plan.handle, q, k, inputType: DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa },
     perToken,
     numHeads,
   };

@@ -9,7 +9,7 @@
  *    when it is not 1/sqrt(headDim), e.g. Gemma 3 27B's 168^-0.5), `blindsight.model`.
  */
 import { checkGqa } from '../attention/args.js';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import type { TensorDType } from './mass.js';
 import { SafetensorsFile, type SafetensorsDType, type TensorInfo } from '../io/safetensors.js';
@@ -132,7 +132,7 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     scale,
     model: meta[SAMPLE_META.model],
     readLayer: async (layer: number) => {
-      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) throw new RangeError(`layer must be in [0, ${numLayers - 1}], got ${String(layer)}`);
+      if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) throw rangeError(`layer must be in [0, ${numLayers - 1}], got ${String(layer)}`);
       const q = (await file.read(layerTensorName(layer, 'q'))) as Float32Array | Uint16Array;
       const k = (await file.read(layerTensorName(layer, 'k'))) as Float32Array | Uint16Array;
       return { q, k };
@@ -197,18 +197,18 @@ export function memorySample(s: {
   scale?: number;
   model?: string;
 }): CalibrationSample {
-  if (!(s.layout instanceof Layout)) throw new TypeError('layout must be a Layout');
+  if (!(s.layout instanceof Layout)) throw typeError('layout must be a Layout');
   const name = s.name ?? 'sample';
   const dtype = s.dtype ?? 'f32';
   if (!Array.isArray(s.layers) || s.layers.length === 0) throw new BlindsightError('MISSING_LAYER', `${name}: no layers`);
   for (const [n, v] of [['numHeads', s.numHeads], ['numKvHeads', s.numKvHeads], ['headDim', s.headDim]] as const)
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: ${n} must be a positive integer, got ${String(v)}`);
+    if (!Number.isInteger(v) || v < 1) throw rangeError(`${name}: ${n} must be a positive integer, got ${String(v)}`);
   checkGqa(s.numHeads, s.numKvHeads, name);
   const n = s.layout.numTokens;
   const Want = dtype === 'f32' ? Float32Array : Uint16Array;
   s.layers.forEach((t, l) => {
     for (const [which, x, heads] of [['q', t?.q, s.numHeads], ['k', t?.k, s.numKvHeads]] as const) {
-      if (!(x instanceof Want)) throw new TypeError(`${name}: layer ${l} ${which} must be a ${Want.name} for dtype ${dtype}`);
+      if (!(x instanceof Want)) throw typeError(`${name}: layer ${l} ${which} must be a ${Want.name} for dtype ${dtype}`);
       if (x.length !== n * heads * s.headDim)
         throw new BlindsightError(
           'LAYOUT_MISMATCH',
@@ -229,7 +229,7 @@ export function memorySample(s: {
     model: s.model,
     readLayer: async (layer) => {
       const t = layers[layer];
-      if (!t) throw new RangeError(`layer must be in [0, ${layers.length - 1}], got ${String(layer)}`);
+      if (!t) throw rangeError(`layer must be in [0, ${layers.length - 1}], got ${String(layer)}`);
       return t;
     },
   };

@@ -1,4 +1,4 @@
-import { BlindsightError } from './errors.js';
+import { BlindsightError, typeError } from './errors.js';
 
 /** The four BlindSight masks a head can use (README, "Mask semantics"). */
 export type HeadCategory = 'dense' | 'sink' | 'intra-image' | 'intra-image+sink';
@@ -26,7 +26,7 @@ export function categoryCode(c: unknown, where = 'category'): number {
 }
 
 export function categoryCodes(heads: readonly unknown[], where = 'heads'): Uint8Array {
-  if (!Array.isArray(heads)) throw new TypeError(`${where} must be an array of head categories`);
+  if (!Array.isArray(heads)) throw typeError(`${where} must be an array of head categories`);
   const out = new Uint8Array(heads.length);
   heads.forEach((c, i) => (out[i] = categoryCode(c, `${where}[${i}]`)));
   return out;

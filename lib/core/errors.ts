@@ -1,29 +1,13 @@
 /**
- * The package's error type. Every failure a caller can cause (bad shapes, bad layouts, unknown categories, a missing
- * backend) is a BlindsightError with a stable `code`, or a TypeError/RangeError for plain argument-type and range
- * mistakes, raised before any native work starts.
+ * The package's errors. Every failure a caller can cause (bad shapes, bad layouts, unknown categories, a missing
+ * backend) is a BlindsightError with a stable `code`, or a TypeError / RangeError for plain argument-type and range
+ * mistakes, raised before any native work starts. All of them carry a `code` from the registry
+ * (native/core/error_codes.h, mirrored in error_codes.ts), and the same mistake has the same code through this API,
+ * the addon and the C ABI.
  */
-export type BlindsightErrorCode =
-  | 'BAD_SEGMENTS'
-  | 'BAD_TOKEN_IDS'
-  | 'UNTERMINATED_IMAGE'
-  | 'UNKNOWN_TEMPLATE'
-  | 'UNKNOWN_CATEGORY'
-  | 'BAD_POLICY'
-  | 'BAD_GQA'
-  | 'SHAPE_MISMATCH'
-  | 'SIZE_OVERFLOW'
-  | 'ALIASED_OUTPUT'
-  | 'BAD_OPTION'
-  | 'UNSUPPORTED_ISA'
-  | 'NATIVE_LOAD_FAILED'
-  | 'NATIVE_ERROR'
-  | 'BAD_BACKEND'
-  | 'CUDA_UNAVAILABLE'
-  | 'CUDA_ERROR'
-  | 'CUDA_OUT_OF_MEMORY'
-  | 'UNSUPPORTED_HEAD_DIM'
-  | (string & {});
+import { ERROR_CODES, type BlindsightErrorCode } from './error_codes.js';
+
+export { ERROR_CODES, type BlindsightErrorCode };
 
 export class BlindsightError extends Error {
   readonly code: BlindsightErrorCode;
@@ -32,6 +16,24 @@ export class BlindsightError extends Error {
     this.name = 'BlindsightError';
     this.code = code;
   }
+}
+
+/** A TypeError or RangeError thrown by the package: the plain JS class, plus the registry's `code`. */
+export type CodedTypeError = TypeError & { readonly code: BlindsightErrorCode };
+export type CodedRangeError = RangeError & { readonly code: BlindsightErrorCode };
+
+/** A TypeError for an argument of the wrong type (code BAD_ARGUMENT unless a more specific one applies). */
+export function typeError(message: string, code: BlindsightErrorCode = 'BAD_ARGUMENT'): CodedTypeError {
+  return Object.assign(new TypeError(message), { code });
+}
+
+/** A RangeError for a value out of its range, with the code the C ABI gives the same mistake. */
+export function rangeError(message: string, code: BlindsightErrorCode = 'BAD_ARGUMENT'): CodedRangeError {
+  return Object.assign(new RangeError(message), { code });
+}
+
+export function isErrorCode(x: unknown): x is BlindsightErrorCode {
+  return typeof x === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, x);
 }
 
 /** Runs a native call and re-raises its coded errors as BlindsightError. */
@@ -47,7 +49,7 @@ export function fromNative(e: unknown): unknown {
   if (e instanceof BlindsightError || e instanceof TypeError || e instanceof RangeError) return e;
   if (e instanceof Error) {
     const code = (e as Error & { code?: unknown }).code;
-    return new BlindsightError(typeof code === 'string' ? code : 'NATIVE_ERROR', e.message, { cause: e });
+    return new BlindsightError(isErrorCode(code) ? code : 'INTERNAL', e.message, { cause: e });
   }
   return e;
 }

@@ -1,4 +1,4 @@
-import { BlindsightError } from './errors.js';
+import { BlindsightError, typeError, rangeError } from './errors.js';
 import { TEMPLATES, type TemplateName, type TokenTemplate } from './templates.js';
 
 export interface Segment {
@@ -151,10 +151,10 @@ export class Layout {
 }
 
 function checkGlobalSinks(options: LayoutOptions): number {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
   const g = options.globalSinks ?? 1;
   if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0)
-    throw new RangeError(`globalSinks must be a non-negative integer, got ${String(g)}`);
+    throw rangeError(`globalSinks must be a non-negative integer, got ${String(g)}`);
   return g;
 }
 

@@ -39,61 +39,75 @@ export interface NativePlanHandle {
 }
 /** The native per-token tables of a Layout, built once and shared by every plan of that layout. */
 export type NativeLayoutHandle = object;
+/** NativePlan options (native/addon/plan_object.cpp), the fields of the C ABI's blindsight_plan_options. */
+export interface NativePlanOptions {
+  blockM: number;
+  blockN: number;
+  /** 0 = no window. */
+  window: number;
+  textKeys: boolean;
+  bidirectionalImages: boolean;
+  exhaustive: boolean;
+}
 export interface NativeAddon {
-  NativeLayout: new (cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array) => NativeLayoutHandle;
-  NativePlan: new (
-    layout: NativeLayoutHandle,
-    blockM: number,
-    blockN: number,
-    window: number,
-    textKeys: boolean,
-    bidirectionalImages: boolean,
-    exhaustive: boolean,
-  ) => NativePlanHandle;
-  attentionSync(...args: AttentionNativeArgs): void;
-  attentionAsync(...args: AttentionNativeArgs): Promise<void>;
-  attentionMassSync(...args: AttentionMassNativeArgs): NativeMassResult;
-  attentionMassAsync(...args: AttentionMassNativeArgs): Promise<NativeMassResult>;
+  NativeLayout: new (arrays: { cuSeqlens: Int32Array; imageIds: Int32Array; sinkFlags: Uint8Array }) => NativeLayoutHandle;
+  NativePlan: new (layout: NativeLayoutHandle, options: NativePlanOptions) => NativePlanHandle;
+  attentionSync(args: NativeAttentionArgs): void;
+  attentionAsync(args: NativeAttentionArgs): Promise<void>;
+  attentionMassSync(args: NativeMassArgs): NativeMassResult;
+  attentionMassAsync(args: NativeMassArgs): Promise<NativeMassResult>;
   setThreads(n: number): void;
   getThreads(): number;
-  cpuInfo(): { isas: string[]; defaultIsa: string; defaultThreads: number };
+  cpuInfo(): NativeCpuInfo;
   fmaPeak(threads: number, isa: string | null, seconds: number): number;
 }
-/** Arguments 0..10 of every native attention entry point (native/addon/attention_args.h). */
-export type AttentionProblemArgs = [
-  plan: NativePlanHandle,
-  q: Float32Array | Uint16Array,
-  k: Float32Array | Uint16Array,
-  v: Float32Array | Uint16Array,
-  heads: Uint8Array,
-  numHeads: number,
-  numKvHeads: number,
-  headDim: number,
-  scale: number,
-  out: Float32Array | Uint16Array,
-  lse: Float32Array | null,
-];
-export type AttentionNativeArgs = [
-  ...AttentionProblemArgs,
-  threads: number,
-  isa: string | null,
-  inputType: number,
-  outputType: number,
-];
-
-export type AttentionMassNativeArgs = [
-  plan: NativePlanHandle,
-  q: Float32Array | Uint16Array,
-  k: Float32Array | Uint16Array,
-  dtype: number, // 0 f32, 1 f16, 2 bf16
-  numHeads: number,
-  numKvHeads: number,
-  headDim: number,
-  scale: number,
-  perToken: Float32Array | null,
-  threads: number,
-  isa: string | null,
-];
+export interface NativeCpuInfo {
+  /** Levels this CPU runs, best last. */
+  isas: string[];
+  defaultIsa: string;
+  defaultThreads: number;
+  /** Every level of the ISA registry (native/cpu/isa.h), with what this binary and machine make of it. */
+  levels: { name: string; needs: string; compiled: boolean; supported: boolean }[];
+}
+/**
+ * The fields every native attention entry point reads by name (native/addon/attention_args.h): the C ABI's
+ * blindsight_attention_args in camelCase. Element types: 0 f32 (Float32Array), 1 f16, 2 bf16 (Uint16Array bits).
+ */
+export interface NativeProblemArgs {
+  plan: NativePlanHandle;
+  q: Float32Array | Uint16Array;
+  k: Float32Array | Uint16Array;
+  v: Float32Array | Uint16Array;
+  out: Float32Array | Uint16Array;
+  lse: Float32Array | null;
+  heads: Uint8Array;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  scale: number;
+  inputType: number;
+  outputType: number;
+}
+/** The CPU addon's attention call: the shared fields plus the CPU backend's settings. */
+export interface NativeAttentionArgs extends NativeProblemArgs {
+  /** 0 = the pool's size. */
+  threads: number;
+  /** A level name, or null for the default. */
+  isa: string | null;
+}
+export interface NativeMassArgs {
+  plan: NativePlanHandle;
+  q: Float32Array | Uint16Array;
+  k: Float32Array | Uint16Array;
+  inputType: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  scale: number;
+  perToken: Float32Array | null;
+  threads: number;
+  isa: string | null;
+}
 export interface NativeMassResult {
   perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
   imageQueries: number;

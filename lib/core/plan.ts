@@ -1,7 +1,7 @@
 import { categoryCode, categoryCodes, HEAD_CATEGORIES, type HeadCategory } from './categories.js';
-import { callNative } from './errors.js';
+import { callNative, typeError, rangeError } from './errors.js';
 import { Layout } from './layout.js';
-import { native, type NativeLayoutHandle, type NativePlanBlocks, type NativePlanHandle } from './native.js';
+import { native, type NativeLayoutHandle, type NativePlanBlocks, type NativePlanHandle, type NativePlanOptions } from './native.js';
 
 // The native side of each Layout, built on its first plan and reused by later ones (a Layout is immutable).
 const nativeLayouts = new WeakMap<Layout, NativeLayoutHandle>();
@@ -9,7 +9,7 @@ function nativeLayout(layout: Layout): NativeLayoutHandle {
   let h = nativeLayouts.get(layout);
   if (!h) {
     const addon = native();
-    h = callNative(() => new addon.NativeLayout(layout.cuSeqlens, layout.imageIds, layout.sinkFlags));
+    h = callNative(() => new addon.NativeLayout({ cuSeqlens: layout.cuSeqlens, imageIds: layout.imageIds, sinkFlags: layout.sinkFlags }));
     nativeLayouts.set(layout, h);
   }
   return h;
@@ -86,8 +86,8 @@ export class MaskPlan {
   }
 
   static build(layout: Layout, options: PlanOptions = {}): MaskPlan {
-    if (!(layout instanceof Layout)) throw new TypeError('MaskPlan.build expects a Layout (see Layout.fromSegments)');
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    if (!(layout instanceof Layout)) throw typeError('MaskPlan.build expects a Layout (see Layout.fromSegments)');
+    if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
     const o = {
       textKeys: bool(options.textKeys, true, 'textKeys'),
       bidirectionalImages: bool(options.bidirectionalImages, false, 'bidirectionalImages'),
@@ -97,18 +97,7 @@ export class MaskPlan {
       exhaustive: bool(options.exhaustive, false, 'exhaustive'),
     };
     const addon = native();
-    const handle = callNative(
-      () =>
-        new addon.NativePlan(
-          nativeLayout(layout),
-          o.blockM,
-          o.blockN,
-          o.window ?? 0,
-          o.textKeys,
-          o.bidirectionalImages,
-          o.exhaustive,
-        ),
-    );
+    const handle = callNative(() => new addon.NativePlan(nativeLayout(layout), nativePlanOptions(o)));
     return new MaskPlan(layout, Object.freeze(o), handle);
   }
 
@@ -162,23 +151,35 @@ export class MaskPlan {
   }
 }
 
+/** A plan's options as the native plan constructors take them (the C ABI's blindsight_plan_options, window 0 = none). */
+export function nativePlanOptions(o: MaskPlan['options']): NativePlanOptions {
+  return {
+    blockM: o.blockM,
+    blockN: o.blockN,
+    window: o.window ?? 0,
+    textKeys: o.textKeys,
+    bidirectionalImages: o.bidirectionalImages,
+    exhaustive: o.exhaustive,
+  };
+}
+
 function bool(v: unknown, dflt: boolean, name: string): boolean {
   if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${typeof v}`);
+  if (typeof v !== 'boolean') throw typeError(`${name} must be a boolean, got ${typeof v}`);
   return v;
 }
 
 function windowOption(v: unknown): number | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > 2 ** 31 - 1)
-    throw new RangeError(`window must be null or an integer >= 1, got ${String(v)}`);
+    throw rangeError(`window must be null or an integer >= 1, got ${String(v)}`, 'BAD_WINDOW');
   return v;
 }
 
 function blockOption(v: unknown, name: string): number {
   if (v === undefined) return 64;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 8 || v > 256 || v % 8 !== 0)
-    throw new RangeError(`${name} must be a multiple of 8 in [8, 256], got ${String(v)}`);
+    throw rangeError(`${name} must be a multiple of 8 in [8, 256], got ${String(v)}`, 'BAD_BLOCK_SIZE');
   return v;
 }
 

@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { HEAD_CATEGORIES, isHeadCategory, type HeadCategory } from './categories.js';
-import { BlindsightError } from './errors.js';
+import { BlindsightError, typeError, rangeError } from './errors.js';
 
 export const POLICY_FORMAT = 'blindsight-policy';
 export const POLICY_VERSION = 1;
@@ -39,7 +39,7 @@ export class HeadPolicy {
           throw new BlindsightError('UNKNOWN_CATEGORY', `layer ${l}, head ${h}: unknown category ${JSON.stringify(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
       });
     });
-    if (options.model !== undefined && typeof options.model !== 'string') throw new TypeError('model must be a string');
+    if (options.model !== undefined && typeof options.model !== 'string') throw typeError('model must be a string');
     this.model = options.model;
     this.numLayers = categories.length;
     this.numHeads = numHeads;
@@ -50,21 +50,21 @@ export class HeadPolicy {
   /** Every head of every layer in one category (e.g. an all-dense baseline). */
   static uniform(numLayers: number, numHeads: number, category: HeadCategory, model?: string): HeadPolicy {
     for (const [n, name] of [[numLayers, 'numLayers'], [numHeads, 'numHeads']] as const)
-      if (!Number.isInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer`);
+      if (!Number.isInteger(n) || n < 1) throw rangeError(`${name} must be a positive integer`);
     return new HeadPolicy(Array.from({ length: numLayers }, () => Array<HeadCategory>(numHeads).fill(category)), { model });
   }
 
   /** The categories of one layer's query heads, as attention() takes them. */
   layer(layer: number): readonly HeadCategory[] {
     if (!Number.isInteger(layer) || layer < 0 || layer >= this.numLayers)
-      throw new RangeError(`layer must be an integer in [0, ${this.numLayers - 1}], got ${String(layer)}`);
+      throw rangeError(`layer must be an integer in [0, ${this.numLayers - 1}], got ${String(layer)}`);
     return this.#categories[layer];
   }
 
   get(layer: number, head: number): HeadCategory {
     const row = this.layer(layer);
     if (!Number.isInteger(head) || head < 0 || head >= this.numHeads)
-      throw new RangeError(`head must be an integer in [0, ${this.numHeads - 1}], got ${String(head)}`);
+      throw rangeError(`head must be an integer in [0, ${this.numHeads - 1}], got ${String(head)}`);
     return row[head];
   }
 

@@ -8,7 +8,7 @@
  */
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError } from '../core/errors.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
@@ -189,7 +189,7 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
-    if (!(t.dtype in BYTES)) throw new TypeError(`${name}: unsupported dtype ${String(t.dtype)}`);
+    if (!(t.dtype in BYTES)) throw typeError(`${name}: unsupported dtype ${String(t.dtype)}`);
     const bytes = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
     if (t.data.byteLength !== bytes) throw new BlindsightError('SHAPE_MISMATCH', `${name}: shape ${JSON.stringify(t.shape)} of ${t.dtype} needs ${bytes} bytes, data has ${t.data.byteLength}`);
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };

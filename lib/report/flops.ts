@@ -11,7 +11,7 @@
  * counted as full (causal, or the plan's mask options) attention; a model's own sliding-window layers (Gemma 3's
  * local layers) are not applied unless the caller passes a plan per layer (`planForLayer`).
  */
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan, type MaskOptions } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
@@ -120,7 +120,7 @@ export function policyFlops(
   model?: ModelShape | ModelName,
   options: PolicyFlopsOptions = {},
 ): PolicyFlops {
-  if (!(policy instanceof HeadPolicy)) throw new TypeError('policy must be a HeadPolicy');
+  if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
   const shape = typeof model === 'string' ? MODEL_SHAPES[model] : model;
   if (typeof model === 'string' && !shape)
     throw new BlindsightError('UNKNOWN_MODEL', `unknown model ${JSON.stringify(model)}; built-in: ${Object.keys(MODEL_SHAPES).join(', ')}`);
@@ -135,7 +135,7 @@ export function policyFlops(
       ? layout
       : layout instanceof Layout
         ? MaskPlan.build(layout, { bidirectionalImages: shape?.bidirectionalImages, ...options.mask })
-        : (() => { throw new TypeError('layout must be a Layout or a MaskPlan'); })();
+        : (() => { throw typeError('layout must be a Layout or a MaskPlan'); })();
   const N = base.layout.numTokens;
   const perLayer: PolicyFlops['perLayer'] = [];
   let densePairs = 0, policyPairs = 0;
@@ -176,7 +176,7 @@ export function policyFlops(
 }
 
 function checkShape(s: ModelShape): void {
-  if (typeof s !== 'object' || s === null) throw new TypeError('model must be a ModelShape or a model name');
+  if (typeof s !== 'object' || s === null) throw typeError('model must be a ModelShape or a model name');
   for (const k of ['numLayers', 'hiddenSize', 'numHeads', 'numKvHeads', 'headDim', 'intermediateSize'] as const)
-    if (!Number.isSafeInteger(s[k]) || s[k] < 1) throw new RangeError(`model.${k} must be a positive integer, got ${String(s[k])}`);
+    if (!Number.isSafeInteger(s[k]) || s[k] < 1) throw rangeError(`model.${k} must be a positive integer, got ${String(s[k])}`);
 }

@@ -6,6 +6,7 @@
  * `tick(label)` after each unit and `note(label)` to say what runs next. Redraws are rate-limited to 10 a second,
  * except the final one and `note()` (called right before a long step, so its label must show).
  */
+import { typeError } from '../core/errors.js';
 export interface ProgressBarOptions {
   /** Where to draw (default process.stderr). */
   stream?: NodeJS.WriteStream;
@@ -38,7 +39,7 @@ export class ProgressBar {
 
   /** Marks `units` more of `total` done (label: what runs next). */
   tick(label: string, units = 1): void {
-    if (this.#total === undefined) throw new TypeError('tick() needs a ProgressBar built with a total');
+    if (this.#total === undefined) throw typeError('tick() needs a ProgressBar built with a total');
     this.#units = Math.min(this.#total, this.#units + units);
     this.#fraction = this.#total > 0 ? this.#units / this.#total : 1;
     this.#draw(label, false);

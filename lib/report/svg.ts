@@ -9,6 +9,7 @@ import { MaskPlan } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
 import type { CalibrationStats } from '../calibration/calibrate.js';
 import { background, esc, svgOpen } from './svg_writer.js';
+import { typeError } from '../core/errors.js';
 
 export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.freeze({
   dense: '#5a5a5a',
@@ -27,7 +28,7 @@ const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
 /** A policy as a grid: one row per layer, one column per head, coloured by category; pinned layers are marked. */
 export function policySvg(policy: HeadPolicy, options: { title?: string } = {}): string {
-  if (!(policy instanceof HeadPolicy)) throw new TypeError('policySvg expects a HeadPolicy');
+  if (!(policy instanceof HeadPolicy)) throw typeError('policySvg expects a HeadPolicy');
   const L = policy.numLayers, H = policy.numHeads;
   const cell = Math.max(6, Math.min(24, Math.floor(720 / Math.max(L, H))));
   const left = 64, top = 88, legendW = 230;
@@ -89,7 +90,7 @@ export function policySvg(policy: HeadPolicy, options: { title?: string } = {}):
  * the axes show the layout (grey text, red/orange images).
  */
 export function planSvg(plan: MaskPlan, options: { categories?: readonly HeadCategory[]; title?: string; panelSize?: number } = {}): string {
-  if (!(plan instanceof MaskPlan)) throw new TypeError('planSvg expects a MaskPlan');
+  if (!(plan instanceof MaskPlan)) throw typeError('planSvg expects a MaskPlan');
   const categories = options.categories ?? HEAD_CATEGORIES;
   const P = options.panelSize ?? 380;
   const layout = plan.layout;

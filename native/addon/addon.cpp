@@ -30,6 +30,17 @@ Napi::Value CpuInfo(const Napi::CallbackInfo& info) {
   uint32_t i = 0;
   for (cpu::Isa isa : cpu::supportedIsas()) isas.Set(i++, Napi::String::New(env, cpu::isaName(isa)));
   o.Set("isas", isas);
+  Napi::Array levels = Napi::Array::New(env);
+  uint32_t j = 0;
+  for (const cpu::IsaInfo& l : cpu::isaLevels()) {
+    Napi::Object x = Napi::Object::New(env);
+    x.Set("name", Napi::String::New(env, l.name));
+    x.Set("needs", Napi::String::New(env, l.needs));
+    x.Set("compiled", Napi::Boolean::New(env, l.compiled));
+    x.Set("supported", Napi::Boolean::New(env, l.supported));
+    levels.Set(j++, x);
+  }
+  o.Set("levels", levels);
   try {
     o.Set("defaultIsa", Napi::String::New(env, cpu::isaName(cpu::defaultIsa())));
   } catch (const Error& e) {

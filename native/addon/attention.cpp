@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "../core/error.h"
+#include "../core/problem_checks.h"
 #include "../cpu/cpu_backend.h"
 #include "args.h"
 #include "attention_args.h"
@@ -21,18 +22,16 @@ struct Call : AttentionCall {
   void run() const { cpu::attention(*plan, problem, threads, isa); }
 };
 
-// Arguments 0..10 as attention_args.h, 11 threads, 12 isa | null, 13 inputType, 14 outputType.
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 15) throwCoded(env, ErrorCode::BAD_ARGUMENT, "attention expects 15 arguments");
+  const Args a(env, info[0], "attention");
   auto call = std::make_unique<Call>();
-  parseAttentionCall(info, 13, *call);
+  parseAttentionCall(a, *call);
   const int32_t d = call->problem.headDim;
-  if (d < 8 || d > 512 || d % 8 != 0) throwCoded(env, ErrorCode::BAD_HEAD_DIM, "headDim must be a multiple of 8 in [8, 512]");
-  call->threads = static_cast<int>(intArg(info, 11, "threads", 0, 1 << 16));
-  call->isa = runCoded(env, kWhat, [&] {
-    return info[12].IsString() ? cpu::parseIsa(info[12].As<Napi::String>().Utf8Value()) : cpu::defaultIsa();
-  });
+  codedChecks(env, [&] { checkAttentionHeadDim(d); });
+  call->threads = static_cast<int>(a.integerOr("threads", 0, 0, 1 << 16));
+  const std::string isa = a.optionalString("isa");
+  call->isa = runCoded(env, kWhat, [&] { return isa.empty() ? cpu::defaultIsa() : cpu::parseIsa(isa); });
   return call;
 }
 

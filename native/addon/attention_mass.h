@@ -2,10 +2,10 @@
 #include <napi.h>
 
 namespace bs::addon {
-// attentionMass(plan, q, k, dtype, numHeads, numKvHeads, headDim, scale, perToken | null, threads, isa | null)
+// attentionMassSync({ plan, q, k, inputType, numHeads, numKvHeads, headDim, scale, perToken?, threads?, isa? })
 //   -> { perHead: Float64Array [numHeads * 7], imageQueries: number }
-// q and k are Float32Arrays (dtype 0) or Uint16Arrays holding f16 (dtype 1) or bf16 (dtype 2) bits.
-// attentionMassAsync(...same) -> Promise of the same object, computed on a libuv worker that hands the work to the pool.
+// q and k are Float32Arrays (inputType 0) or Uint16Arrays holding f16 (1) or bf16 (2) bits.
+// attentionMassAsync(same) -> Promise of the same object, computed on a libuv worker that hands the work to the pool.
 Napi::Value AttentionMassSync(const Napi::CallbackInfo& info);
 Napi::Value AttentionMassAsync(const Napi::CallbackInfo& info);
 }  // namespace bs::addon

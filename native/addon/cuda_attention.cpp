@@ -22,33 +22,30 @@ constexpr const char* kWhat = "the CUDA backend (host memory)";
 
 using Call = AttentionCall;
 
-// Arguments 0..10 as attention_args.h, then 11 inputType, 12 outputType (and, for some entries, more after).
-std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, size_t expectedArgs) {
-  Napi::Env env = info.Env();
-  if (info.Length() != expectedArgs)
-    throwCoded(env, ErrorCode::BAD_ARGUMENT, "CUDA attention expects " + std::to_string(expectedArgs) + " arguments");
+std::unique_ptr<Call> parse(const Args& a) {
   auto call = std::make_unique<Call>();
-  parseAttentionCall(info, 11, *call);
+  parseAttentionCall(a, *call);
   return call;
 }
 
 }  // namespace
 
 Napi::Value CudaAttentionSync(const Napi::CallbackInfo& info) {
-  auto call = parse(info, 13);
+  auto call = parse(Args(info.Env(), info[0], "CUDA attention"));
   runCoded(info.Env(), kWhat, [&] { cuda::attentionHost(*call->plan, call->problem); });
   return info.Env().Undefined();
 }
 
 Napi::Value CudaAttentionAsync(const Napi::CallbackInfo& info) {
-  return PromiseWorker<Call>::queue(info.Env(), parse(info, 13), kWhat,
+  return PromiseWorker<Call>::queue(info.Env(), parse(Args(info.Env(), info[0], "CUDA attention")), kWhat,
                                    [](Call& c) { cuda::attentionHost(*c.plan, c.problem); });
 }
 
 #if defined(BLINDSIGHT_CUDA_EMULATOR)
 Napi::Value CudaEmulate(const Napi::CallbackInfo& info) {
-  auto call = parse(info, 14);
-  const bool copiesAtWait = info[13].ToBoolean();
+  const Args a(info.Env(), info[0], "CUDA emulation");
+  auto call = parse(a);
+  const bool copiesAtWait = a.boolean("copiesAtWait", false);
   runCoded(info.Env(), kWhat, [&] { cuda::emulateAttention(*call->plan, call->problem, copiesAtWait); });
   return info.Env().Undefined();
 }
@@ -56,8 +53,9 @@ Napi::Value CudaEmulate(const Napi::CallbackInfo& info) {
 
 Napi::Value CudaBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto call = parse(info, 14);
-  const int repeats = static_cast<int>(intArg(info, 13, "repeats", 1, 10000));
+  const Args a(env, info[0], "CUDA benchmark");
+  auto call = parse(a);
+  const int repeats = static_cast<int>(a.integer("repeats", 1, 10000));
   cuda::HostTiming t;
   runCoded(env, kWhat, [&] { t = cuda::benchmarkHost(*call->plan, call->problem, repeats); });
   Napi::Object o = Napi::Object::New(env);

@@ -10,6 +10,7 @@
 #include "../cuda/host/cuda_backend.h"
 #include "../cuda/host/inspect.h"
 #include "args.h"
+#include "attention_args.h"
 #include "cuda_attention.h"
 #include "js_errors.h"
 #include "plan_object.h"
@@ -42,21 +43,17 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   return o;
 }
 
-// inspect(plan, heads: Uint8Array, numKvHeads, rowsPerCta, keysPerTile) -> { items: Int32Array, tiles: Int32Array }
-// (layout in inspect.h): the launch's schedule and plan walk, computed on the CPU by the kernel's own code.
+// inspect({ plan, heads: Uint8Array, numKvHeads, rowsPerCta, keysPerTile }) -> { items: Int32Array, tiles: Int32Array }
+// (layout in host/inspect.h): the launch's schedule and plan walk, computed on the CPU by the kernel's own code.
 Napi::Value Inspect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 5) throwCoded(env, ErrorCode::BAD_ARGUMENT, "inspect expects 5 arguments");
-  const auto plan = NativePlan::unwrap(env, info[0]);
-  auto codes = typedArrayArg<uint8_t>(info, 1, "heads");
-  std::vector<HeadCategory> heads;
-  for (size_t h = 0; h < codes.ElementLength(); ++h) {
-    if (codes[h] >= kNumCategories) throwCoded(env, ErrorCode::UNKNOWN_CATEGORY, "unknown head category code");
-    heads.push_back(static_cast<HeadCategory>(codes[h]));
-  }
-  const auto numKvHeads = static_cast<int32_t>(intArg(info, 2, "numKvHeads", 1, 1 << 16));
-  const auto rows = static_cast<int32_t>(intArg(info, 3, "rowsPerCta", 1, 1024));
-  const auto keys = static_cast<int32_t>(intArg(info, 4, "keysPerTile", 1, 1024));
+  const Args a(env, info[0], "inspect");
+  const auto plan = NativePlan::unwrap(env, a.get("plan"));
+  const auto codes = a.typedArray<uint8_t>("heads");
+  const std::vector<HeadCategory> heads = headsField(a, static_cast<int32_t>(codes.ElementLength()));
+  const auto numKvHeads = static_cast<int32_t>(a.integer("numKvHeads", 1, 1 << 16, ErrorCode::BAD_HEAD_COUNT));
+  const auto rows = static_cast<int32_t>(a.integer("rowsPerCta", 1, 1024));
+  const auto keys = static_cast<int32_t>(a.integer("keysPerTile", 1, 1024));
   cuda::Inspection r;
   try {
     r = cuda::inspectLaunch(*plan, heads.data(), static_cast<int32_t>(heads.size()), numKvHeads, rows, keys);

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "../core/error_codes.h"
+#include "../core/error.h"
 
 namespace bs::addon {
 
@@ -17,6 +17,16 @@ inline Napi::Error codedError(Napi::Env env, ErrorCode code, const std::string& 
 
 [[noreturn]] inline void throwCoded(Napi::Env env, ErrorCode code, const std::string& message) {
   throw codedError(env, code, message);
+}
+
+// Runs core checks (core/problem_checks.h) and raises what they throw as a coded JS error.
+template <typename Fn>
+void codedChecks(Napi::Env env, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    throwCoded(env, e.codeId(), e.what());
+  }
 }
 
 }  // namespace bs::addon

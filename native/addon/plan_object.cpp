@@ -35,13 +35,12 @@ Napi::Function NativeLayout::Init(Napi::Env env) {
   return ctor;
 }
 
-// new NativeLayout(cuSeqlens: Int32Array, imageIds: Int32Array, isSink: Uint8Array)
+// new NativeLayout({ cuSeqlens: Int32Array, imageIds: Int32Array, sinkFlags: Uint8Array })
 NativeLayout::NativeLayout(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLayout>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 3) throwCoded(env, ErrorCode::BAD_ARGUMENT, "NativeLayout expects 3 arguments");
+  const Args a(env, info[0], "NativeLayout");
   try {
-    layout_ = std::make_shared<const Layout>(copyArg<int32_t>(info, 0, "cuSeqlens"), copyArg<int32_t>(info, 1, "imageIds"),
-                                             copyArg<uint8_t>(info, 2, "isSink"));
+    layout_ = std::make_shared<const Layout>(a.copy<int32_t>("cuSeqlens"), a.copy<int32_t>("imageIds"), a.copy<uint8_t>("sinkFlags"));
   } catch (const Error& e) {
     throwCoded(env, e.codeId(), e.what());
   } catch (const std::bad_alloc&) {
@@ -55,18 +54,19 @@ std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Va
   return Unwrap(value.As<Napi::Object>())->layout_;
 }
 
-// new NativePlan(layout: NativeLayout, blockM, blockN, window, textKeys, bidirectionalImages, exhaustive)
+// new NativePlan(layout: NativeLayout, { blockM, blockN, window (0 = none), textKeys, bidirectionalImages, exhaustive })
+// with the C ABI's blindsight_plan_options defaults for fields left out.
 NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() != 7) throwCoded(env, ErrorCode::BAD_ARGUMENT, "NativePlan expects 7 arguments");
   std::shared_ptr<const Layout> layout = NativeLayout::unwrap(env, info[0]);
+  const Args a(env, info[1], "NativePlan options");
   PlanOptions o;
-  o.blockM = static_cast<int32_t>(intArg(info, 1, "blockM", 1, 1 << 20));
-  o.blockN = static_cast<int32_t>(intArg(info, 2, "blockN", 1, 1 << 20));
-  o.mask.window = static_cast<int32_t>(intArg(info, 3, "window", 0, INT32_MAX));
-  o.mask.textKeys = info[4].ToBoolean();
-  o.mask.bidirectionalImages = info[5].ToBoolean();
-  o.exhaustive = info[6].ToBoolean();
+  o.blockM = static_cast<int32_t>(a.integerOr("blockM", o.blockM, INT32_MIN, INT32_MAX, ErrorCode::BAD_BLOCK_SIZE));
+  o.blockN = static_cast<int32_t>(a.integerOr("blockN", o.blockN, INT32_MIN, INT32_MAX, ErrorCode::BAD_BLOCK_SIZE));
+  o.mask.window = static_cast<int32_t>(a.integerOr("window", 0, INT32_MIN, INT32_MAX, ErrorCode::BAD_WINDOW));
+  o.mask.textKeys = a.boolean("textKeys", true);
+  o.mask.bidirectionalImages = a.boolean("bidirectionalImages", false);
+  o.exhaustive = a.boolean("exhaustive", false);
   try {
     plan_ = std::make_shared<const Plan>(std::move(layout), o);
   } catch (const Error& e) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/problem_checks.h"
 #include "../cpu/cpu_backend.h"
 #include "guard.h"
 #include "handles.h"
@@ -15,18 +16,15 @@
 namespace bs::capi {
 namespace {
 
+// The element size of a blindsight_dtype; throws UNSUPPORTED_DTYPE for any other value.
 size_t dtypeBytes(int32_t dtype, const char* name) {
   switch (dtype) {
     case BLINDSIGHT_F32: return 4;
     case BLINDSIGHT_F16:
     case BLINDSIGHT_BF16: return 2;
   }
-  invalid(std::string(name) + " must be a blindsight_dtype (BLINDSIGHT_F32, BLINDSIGHT_F16 or BLINDSIGHT_BF16)");
-}
-
-bool overlaps(const void* a, size_t aBytes, const void* b, size_t bBytes) {
-  const auto pa = reinterpret_cast<uintptr_t>(a), pb = reinterpret_cast<uintptr_t>(b);
-  return pa < pb + bBytes && pb < pa + aBytes;
+  throw Error(ErrorCode::UNSUPPORTED_DTYPE,
+              std::string(name) + " must be a blindsight_dtype (BLINDSIGHT_F32, BLINDSIGHT_F16 or BLINDSIGHT_BF16)");
 }
 
 // A checked problem and the storage its heads pointer refers to.
@@ -43,13 +41,8 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   requireNonNull(a->v, "args->v");
   requireNonNull(a->out, "args->out");
   requireNonNull(a->heads, "args->heads");
-  if (a->num_heads < 1 || a->num_heads > 65536 || a->num_kv_heads < 1 || a->num_kv_heads > 65536)
-    throw Error(ErrorCode::BAD_HEAD_COUNT, "num_heads and num_kv_heads must be in [1, 65536]");
-  if (a->num_heads % a->num_kv_heads != 0)
-    throw Error(ErrorCode::BAD_GQA, "num_heads (" + std::to_string(a->num_heads) + ") must be a multiple of num_kv_heads (" +
-                               std::to_string(a->num_kv_heads) + ")");
-  if (a->head_dim < 8 || a->head_dim > 512 || a->head_dim % 8 != 0)
-    throw Error(ErrorCode::BAD_HEAD_DIM, "head_dim must be a multiple of 8 in [8, 512], got " + std::to_string(a->head_dim));
+  checkHeadCounts(a->num_heads, a->num_kv_heads);
+  checkAttentionHeadDim(a->head_dim);
   if (!std::isfinite(a->scale)) invalid("scale must be finite (0 means 1/sqrt(head_dim))");
   if (a->threads < 0) invalid("threads must be >= 0 (0 = the pool's size)");
 
@@ -60,22 +53,8 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
                                           " is not a blindsight_category (0..3)");
     call.heads.push_back(static_cast<HeadCategory>(a->heads[h]));
   }
-  const size_t n = static_cast<size_t>(plan->plan->layout().numTokens());
-  const size_t inBytes = dtypeBytes(a->input_dtype, "input_dtype"), outBytes = dtypeBytes(a->output_dtype, "output_dtype");
-  const size_t qElems = n * a->num_heads * a->head_dim, kvElems = n * a->num_kv_heads * a->head_dim;
-  if (hostPointers) {
-    const std::pair<const void*, size_t> inputs[] = {{a->q, qElems * inBytes}, {a->k, kvElems * inBytes},
-                                                     {a->v, kvElems * inBytes}};
-    for (const auto& [p, bytes] : inputs) {
-      if (overlaps(a->out, qElems * outBytes, p, bytes))
-        throw Error(ErrorCode::ALIASED_OUTPUT, "out overlaps q, k or v; pass a separate output buffer");
-      if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), p, bytes))
-        throw Error(ErrorCode::ALIASED_OUTPUT, "lse overlaps q, k or v");
-    }
-    if (a->lse && overlaps(a->lse, n * a->num_heads * sizeof(float), a->out, qElems * outBytes))
-      throw Error(ErrorCode::ALIASED_OUTPUT, "lse overlaps out");
-  }
-
+  dtypeBytes(a->input_dtype, "input_dtype");
+  dtypeBytes(a->output_dtype, "output_dtype");
   AttentionProblem& p = call.problem;
   p.q = a->q;
   p.k = a->k;
@@ -89,6 +68,7 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   p.headDim = a->head_dim;
   p.scale = a->scale != 0.0f ? a->scale : 1.0f / std::sqrt(static_cast<float>(a->head_dim));
   p.heads = call.heads.data();
+  if (hostPointers) checkOutputsDisjoint(p, plan->plan->layout().numTokens());
   return call;
 }
 

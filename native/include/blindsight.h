@@ -61,7 +61,8 @@ typedef enum blindsight_status {
 
 /*
  * What the most recent blindsight_* call on this thread said: "" after a success, otherwise
- * "[CODE] message" where CODE is the same code the npm package's BlindsightError carries (e.g. "[BAD_GQA] ...").
+ * "[CODE] message" where CODE is the same code the npm package's BlindsightError carries (e.g. "[BAD_GQA] ..."); the
+ * codes and the status each maps to are listed in native/core/error_codes.h and the README's error table.
  * The pointer stays valid until the next blindsight_* call on the same thread.
  */
 BLINDSIGHT_API const char* blindsight_last_error(void);
@@ -75,7 +76,7 @@ BLINDSIGHT_API const char* blindsight_status_name(blindsight_status status);
 BLINDSIGHT_API const char* blindsight_version(void);
 /* BLINDSIGHT_ABI_VERSION of the headers the library was built with. */
 BLINDSIGHT_API int blindsight_abi_version(void);
-/* CPU kernel ISA levels this machine runs, comma-separated, best last (e.g. "generic,avx2,avx512"). */
+/* CPU kernel ISA levels this machine runs, comma-separated, best last (e.g. "generic,avx2,avx512,avx512bf16"). */
 BLINDSIGHT_API const char* blindsight_cpu_isas(void);
 /* 1 if this library was built with the CUDA backend and a CUDA device is usable now; otherwise 0, and
  * blindsight_last_error() says why. */
@@ -203,10 +204,11 @@ typedef struct blindsight_attention_args {
   int32_t num_kv_heads;
   int32_t head_dim;      /* a multiple of 8 in [8, 512] */
   float scale;           /* score scale; 0 means 1/sqrt(head_dim) */
-  int32_t input_dtype;   /* blindsight_dtype of q, k, v (the CPU backend computes BLINDSIGHT_F32) */
+  int32_t input_dtype;   /* blindsight_dtype of q, k, v (every backend takes all three; accumulation is f32) */
   int32_t output_dtype;  /* blindsight_dtype of out */
   int32_t threads;       /* CPU threads for this call; 0 = the pool's size (the machine's cores) */
-  const char* isa;       /* CPU kernel level ("generic", "avx2", "avx512"); null = BLINDSIGHT_ISA env or the best */
+  const char* isa;       /* CPU kernel level (blindsight_cpu_isas() lists this machine's, e.g. "generic", "avx2",
+                            "avx512", "avx512bf16"); null = BLINDSIGHT_ISA env or the best */
 } blindsight_attention_args;
 
 /* Zeroes args and sets the defaults: f32 in and out, scale 0 (1/sqrt(head_dim)), threads 0, isa null. */

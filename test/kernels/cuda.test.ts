@@ -112,10 +112,12 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
 
   it.skipIf(gpu)('its native entry point refuses with CUDA_UNAVAILABLE when there is no device', () => {
     const { addon } = loaded();
-    const plan = new addon.NativePlan(new addon.NativeLayout(small.cuSeqlens, small.imageIds, small.sinkFlags), 64, 64, 0, true, false, false);
+    const plan = new addon.NativePlan(new addon.NativeLayout({ cuSeqlens: small.cuSeqlens, imageIds: small.imageIds, sinkFlags: small.sinkFlags }), { blockM: 64, blockN: 64, window: 0, textKeys: true, bidirectionalImages: false, exhaustive: false });
     const out = new Float32Array(smallQkv.q.length);
     const heads = new Uint8Array([0, 1, 2, 3]);
-    expect(() => addon.attentionSync(plan, smallQkv.q, smallQkv.k, smallQkv.v, heads, 4, 2, 64, 0.125, out, null, 0, 0)).toThrow(
+    expect(() =>
+      addon.attentionSync({ plan, q: smallQkv.q, k: smallQkv.k, v: smallQkv.v, out, lse: null, heads, numHeads: 4, numKvHeads: 2, headDim: 64, scale: 0.125, inputType: 0, outputType: 0 }),
+    ).toThrow(
       expect.objectContaining({ code: 'CUDA_UNAVAILABLE' }),
     );
   });
@@ -141,8 +143,8 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
       const numHeads = numKvHeads * (1 + (seed % 4));
       const heads: HeadCategory[] = Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[(h * 7 + seed) % 4]);
       const codes = new Uint8Array(heads.map((c) => HEAD_CATEGORIES.indexOf(c)));
-      const handle = new addon.NativePlan(new addon.NativeLayout(L.cuSeqlens, L.imageIds, L.sinkFlags), blockM, blockN, o.window ?? 0, o.textKeys, o.bidirectionalImages, seed === 5);
-      const { items, tiles } = addon.inspect(handle, codes, numKvHeads, rowsPerCta, keysPerTile);
+      const handle = new addon.NativePlan(new addon.NativeLayout({ cuSeqlens: L.cuSeqlens, imageIds: L.imageIds, sinkFlags: L.sinkFlags }), { blockM, blockN, window: o.window ?? 0, textKeys: o.textKeys, bidirectionalImages: o.bidirectionalImages, exhaustive: seed === 5 });
+      const { items, tiles } = addon.inspect({ plan: handle, heads: codes, numKvHeads, rowsPerCta, keysPerTile });
       checkLaunch(plan, heads, numHeads, numKvHeads, rowsPerCta, keysPerTile, items, tiles);
     }
   });

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "../../core/error.h"
+#include "../../core/problem_checks.h"
 #include "../level_kernels.h"
 #include "../thread_pool.h"
 #include "mass.h"
@@ -22,8 +23,7 @@ void MassScratch::ensure(int32_t rows, int32_t headDim) {
 }
 
 MassResult attentionMass(const Plan& plan, const MassProblem& p, int threads, Isa isa) {
-  if (p.numHeads < 1 || p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0)
-    throw Error(ErrorCode::BAD_GQA, "numHeads must be a positive multiple of numKvHeads");
+  checkHeadCounts(p.numHeads, p.numKvHeads);
   if (p.headDim < 1 || p.headDim > 1024) throw Error(ErrorCode::BAD_HEAD_DIM, "the attention-mass pass takes headDim in [1, 1024]");
   if (p.inputType != DType::F32 && p.inputType != DType::F16 && p.inputType != DType::BF16)
     throw Error(ErrorCode::UNSUPPORTED_DTYPE, "q and k must be f32, f16 or bf16");

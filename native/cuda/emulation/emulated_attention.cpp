@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../../core/error.h"
+#include "../../core/problem_checks.h"
 #include "../device/mainloop_simt.cuh"
 #include "../device/mainloop_sm80.cuh"
 #include "../host/plan_image.h"
@@ -59,7 +60,7 @@ void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams
 
 void emulateAttention(const Plan& plan, const AttentionProblem& p, bool copiesAtWait) {
   emu::asyncCopies().timing = copiesAtWait ? emu::AsyncCopies::Timing::AtWait : emu::AsyncCopies::Timing::AtIssue;
-  if (p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0) throw Error(ErrorCode::BAD_GQA, "numHeads must be a multiple of numKvHeads");
+  checkHeadCounts(p.numHeads, p.numKvHeads);
   KernelParams params{};
   params.q = p.q;
   params.k = p.k;

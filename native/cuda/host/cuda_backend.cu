@@ -16,6 +16,7 @@
 #endif
 
 #include "../../core/error.h"
+#include "../../core/problem_checks.h"
 #include "cuda_check.h"
 #include "device_memory.h"
 #include "device_plan.h"
@@ -125,8 +126,7 @@ void validate(const Plan& plan, const AttentionProblem& p) {
                                             std::to_string(p.headDim));
   for (DType t : {p.inputType, p.outputType})
     if (t != DType::F32 && t != DType::F16 && t != DType::BF16) throw Error(ErrorCode::UNSUPPORTED_DTYPE, "unknown element type code");
-  if (p.numHeads < 1 || p.numKvHeads < 1 || p.numHeads % p.numKvHeads != 0)
-    throw Error(ErrorCode::BAD_GQA, "numHeads must be a positive multiple of numKvHeads");
+  checkHeadCounts(p.numHeads, p.numKvHeads);
   if (!p.q || !p.k || !p.v || !p.out || !p.heads) throw Error(ErrorCode::BAD_ARGUMENT, "q, k, v, out and heads must not be null");
   for (int32_t h = 0; h < p.numHeads; ++h)
     if (static_cast<int>(p.heads[h]) >= kNumCategories) throw Error(ErrorCode::UNKNOWN_CATEGORY, "unknown head category code");

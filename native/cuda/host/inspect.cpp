@@ -1,6 +1,7 @@
 #include "inspect.h"
 
 #include "../../core/error.h"
+#include "../../core/problem_checks.h"
 #include "../device/key_tiles.cuh"
 #include "plan_image.h"
 #include "../device/tile_scheduler.cuh"
@@ -29,7 +30,7 @@ void walkAll(const KernelParams& params, int32_t numItems, Inspection& out) {
 
 Inspection inspectLaunch(const Plan& plan, const HeadCategory* heads, int32_t numHeads, int32_t numKvHeads,
                          int32_t rowsPerCta, int32_t keysPerTile) {
-  if (numKvHeads < 1 || numHeads % numKvHeads != 0) throw Error(ErrorCode::BAD_GQA, "numHeads must be a multiple of numKvHeads");
+  checkHeadCounts(numHeads, numKvHeads);
   if (rowsPerCta < 1) throw Error(ErrorCode::BAD_ARGUMENT, "rowsPerCta must be positive");
   const PlanImage image(plan, heads, numHeads, rowsPerCta);
   KernelParams params{};

@@ -5,6 +5,8 @@
  *                                       from its segments, plans, runs attention, writes stats + out + lse
  *   capi_check contract                 checks status codes and last-error text on bad calls, per-thread errors and
  *                                       concurrent calls on one plan; prints "ok N checks"
+ *   capi_check case KEY=VALUE...        one call of a small fixed problem with the named fields changed (the bad-input
+ *                                       table of test/e2e/error_codes.test.ts); prints the code it fails with, or OK
  *
  * INPUT (little-endian): int32 header[HEADER_FIELDS], float scale, then int32 arrays cu_seqlens[S+1], image_ids[N],
  * sink_flags[N], segments_per_sequence[S], segments[2*G] (kind, length), heads[H]; then float q, k, v.
@@ -219,7 +221,7 @@ static int contract(void) {
   a.head_dim = 8, a.heads = badHeads;
   expectStatus("category", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "UNKNOWN_CATEGORY");
   a.heads = heads, a.input_dtype = 5;
-  expectStatus("dtype value", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+  expectStatus("dtype value", blindsight_attention(plan, &a), BLINDSIGHT_ERR_UNSUPPORTED, "UNSUPPORTED_DTYPE");
   a.input_dtype = BLINDSIGHT_F32, a.isa = "no-such-isa";
   expectStatus("isa", blindsight_attention(plan, &a), BLINDSIGHT_ERR_UNSUPPORTED, "UNSUPPORTED_ISA");
   a.isa = "generic", a.out = q;
@@ -280,9 +282,80 @@ static int contract(void) {
   return failures ? 1 : 0;
 }
 
+/* ---- one case of the cross-door bad-input table --------------------------------------------------------------- */
+
+/* text 8, image 16, text 8; 4 query heads on 2 KV heads, head dim 16 (or as the case says), every head dense. */
+static int oneCase(int argc, char** argv) {
+  int headDim = 16, numHeads = 4, numKvHeads = 2, category = 0, dtype = 0, outDtype = 0, blockM = 64, window = 0;
+  int threads = 0, aliasOut = 0;
+  float scale = 0.25f;
+  static char isaName[64];
+  const char* isa = NULL;
+  for (int i = 0; i < argc; i++) {
+    char key[32];
+    char value[64];
+    if (sscanf(argv[i], "%31[^=]=%63s", key, value) != 2) return 2;
+    if (strcmp(key, "headDim") == 0) headDim = atoi(value);
+    else if (strcmp(key, "numHeads") == 0) numHeads = atoi(value);
+    else if (strcmp(key, "numKvHeads") == 0) numKvHeads = atoi(value);
+    else if (strcmp(key, "category") == 0) category = atoi(value);
+    else if (strcmp(key, "dtype") == 0) dtype = atoi(value);
+    else if (strcmp(key, "outDtype") == 0) outDtype = atoi(value);
+    else if (strcmp(key, "blockM") == 0) blockM = atoi(value);
+    else if (strcmp(key, "window") == 0) window = atoi(value);
+    else if (strcmp(key, "threads") == 0) threads = atoi(value);
+    else if (strcmp(key, "aliasOut") == 0) aliasOut = atoi(value);
+    else if (strcmp(key, "scale") == 0) scale = strcmp(value, "nan") == 0 ? NAN : (float)atof(value);
+    else if (strcmp(key, "isa") == 0) isa = strcpy(isaName, value);
+    else return 2;
+  }
+  const blindsight_segment segs[] = {{BLINDSIGHT_TEXT, 8}, {BLINDSIGHT_IMAGE, 16}, {BLINDSIGHT_TEXT, 8}};
+  const int32_t perSeq[] = {3};
+  blindsight_layout* layout = NULL;
+  blindsight_plan* plan = NULL;
+  blindsight_status st = blindsight_layout_from_segments(segs, perSeq, 1, 1, &layout);
+  if (st == BLINDSIGHT_OK) {
+    blindsight_plan_options o;
+    blindsight_plan_options_init(&o);
+    o.block_m = blockM;
+    o.window = window;
+    st = blindsight_plan_create(layout, &o, &plan);
+  }
+  if (st == BLINDSIGHT_OK) {
+    const int n = 32;
+    const size_t heads = numHeads > 0 && numHeads <= 65536 ? (size_t)numHeads : 1;
+    const size_t kvHeads = numKvHeads > 0 && numKvHeads <= 65536 ? (size_t)numKvHeads : 1;
+    const size_t dim = headDim > 0 && headDim <= 4096 ? (size_t)headDim : 1;
+    float* q = calloc((size_t)n * heads * dim, sizeof(float));
+    float* kv = calloc((size_t)n * kvHeads * dim, sizeof(float));
+    float* out = calloc((size_t)n * heads * dim, sizeof(float));
+    uint8_t* cats = malloc(heads);
+    for (size_t h = 0; h < heads; h++) cats[h] = (uint8_t)category;
+    blindsight_attention_args a;
+    blindsight_attention_args_init(&a);
+    a.q = q, a.k = kv, a.v = kv, a.out = aliasOut ? q : out, a.heads = cats;
+    a.num_heads = numHeads, a.num_kv_heads = numKvHeads, a.head_dim = headDim, a.scale = scale;
+    a.input_dtype = dtype, a.output_dtype = outDtype, a.threads = threads, a.isa = isa;
+    st = blindsight_attention(plan, &a);
+    free(q), free(kv), free(out), free(cats);
+  }
+  if (st == BLINDSIGHT_OK) {
+    printf("OK\n");
+  } else {
+    /* "[CODE] message": print CODE */
+    const char* e = blindsight_last_error();
+    const char* end = strchr(e, ']');
+    printf("%.*s\n", end && e[0] == '[' ? (int)(end - e - 1) : 0, e + 1);
+  }
+  blindsight_plan_destroy(plan);
+  blindsight_layout_destroy(layout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc >= 2 && strcmp(argv[1], "case") == 0) return oneCase(argc - 2, argv + 2);
   if (argc == 2 && strcmp(argv[1], "contract") == 0) return contract();
   if ((argc == 4 || argc == 5) && strcmp(argv[1], "run") == 0) return run(argv[2], argv[3], argc == 5 ? argv[4] : NULL);
-  fprintf(stderr, "usage: capi_check run INPUT OUTPUT [ISA] | capi_check contract\n");
+  fprintf(stderr, "usage: capi_check run INPUT OUTPUT [ISA] | capi_check contract | capi_check case KEY=VALUE...\n");
   return 2;
 }
