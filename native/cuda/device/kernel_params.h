@@ -43,4 +43,21 @@ struct KernelParams {
   const WorkItem* items;  // gridDim.x entries
 };
 
+// The tensor and shape fields of a launch's parameters (the plan fields come from host/plan_image.h).
+inline KernelParams tensorParams(const MaskOptions& mask, const AttentionProblem& p) {
+  KernelParams params{};
+  params.q = p.q;
+  params.k = p.k;
+  params.v = p.v;
+  params.out = p.out;
+  params.lse = p.lse;
+  params.outputType = p.outputType;
+  params.numHeads = p.numHeads;
+  params.numKvHeads = p.numKvHeads;
+  params.headsPerKv = p.numHeads / p.numKvHeads;
+  params.scaleLog2 = p.scale * 1.4426950408889634f;
+  params.mask = mask;
+  return params;
+}
+
 }  // namespace bs::cuda

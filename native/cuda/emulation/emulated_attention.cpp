@@ -61,18 +61,7 @@ void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams
 void emulateAttention(const Plan& plan, const AttentionProblem& p, bool copiesAtWait) {
   emu::asyncCopies().timing = copiesAtWait ? emu::AsyncCopies::Timing::AtWait : emu::AsyncCopies::Timing::AtIssue;
   checkHeadCounts(p.numHeads, p.numKvHeads);
-  KernelParams params{};
-  params.q = p.q;
-  params.k = p.k;
-  params.v = p.v;
-  params.out = p.out;
-  params.lse = p.lse;
-  params.outputType = p.outputType;
-  params.numHeads = p.numHeads;
-  params.numKvHeads = p.numKvHeads;
-  params.headsPerKv = p.numHeads / p.numKvHeads;
-  params.scaleLog2 = p.scale * 1.4426950408889634f;
-  params.mask = plan.options().mask;
+  KernelParams params = tensorParams(plan.options().mask, p);
   switch (p.inputType) {
     case DType::BF16: return dispatchDim<__nv_bfloat16>(plan, p, params);
     case DType::F16: return dispatchDim<__half>(plan, p, params);

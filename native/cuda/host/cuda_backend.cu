@@ -162,17 +162,7 @@ struct Launch {
       default: pick<float>(p.headDim, launch, rowsFn); break;
     }
     rows = rowsFn();
-    params.q = p.q;
-    params.k = p.k;
-    params.v = p.v;
-    params.out = p.out;
-    params.lse = p.lse;
-    params.outputType = p.outputType;
-    params.numHeads = p.numHeads;
-    params.numKvHeads = p.numKvHeads;
-    params.headsPerKv = p.numHeads / p.numKvHeads;
-    params.scaleLog2 = p.scale * 1.4426950408889634f;
-    params.mask = plan.options().mask;
+    params = tensorParams(plan.options().mask, p);
   }
 };
 
