@@ -6,7 +6,7 @@ import { DTYPES, type DType } from '../core/dtype.js';
 import { BlindsightError, rangeError, typeError, type BlindsightErrorCode } from '../core/errors.js';
 import { native } from '../core/native.js';
 
-/** The CPU kernel ISA levels (native/cpu/cpu_backend.h); cpuInfo().isas says which this machine runs. */
+/** The CPU kernel ISA levels (native/cpu/isa.h); cpuInfo().isas says which this machine runs. */
 export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
 
 /** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */

@@ -129,7 +129,7 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; result: A
   return {
     nativeArgs: {
       plan: a.plan.handle, q, k, v, out, lse, heads, numHeads, numKvHeads, headDim, scale,
-      inputType: DTYPE_CODES[dtype], outputType: DTYPE_CODES[outDtype], threads, isa,
+      inputDtype: DTYPE_CODES[dtype], outputDtype: DTYPE_CODES[outDtype], threads, isa,
     },
     result: lse ? { out, lse } : { out },
     backend,

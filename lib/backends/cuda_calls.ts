@@ -1,7 +1,7 @@
 /**
- * Direct calls into the CUDA backend with explicit element types: f16/bf16 tensors as Uint16Array bits (see half.ts).
- * Internal (not exported from the package index): the GPU tests and the benchmark use these to reach the
- * tensor-core kernels while attention() accepts only Float32Array. Shapes are checked again natively.
+ * Direct calls into the CUDA backend with explicit element types (f16/bf16 tensors as Uint16Array bits, see
+ * core/dtype.ts), without attention()'s backend choice: the GPU tests and the benchmark use these for the emulator
+ * and the timed kernel runs. Internal (not exported from the package entries); shapes are checked again natively.
  */
 import { categoryCodes, type HeadCategory } from '../core/categories.js';
 import { callNative } from '../core/errors.js';
@@ -48,8 +48,8 @@ function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon
     numKvHeads: a.numKvHeads,
     headDim: a.headDim,
     scale: a.scale ?? 1 / Math.sqrt(a.headDim),
-    inputType: ELEMENT_TYPE_CODES[a.inputType],
-    outputType: ELEMENT_TYPE_CODES[a.outputType],
+    inputDtype: ELEMENT_TYPE_CODES[a.inputType],
+    outputDtype: ELEMENT_TYPE_CODES[a.outputType],
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- --sweep`: attention time over prompt length x images per prompt x head category x dtype, with the
  * machine's FMA peak and (with --peer ort) ONNX Runtime measured in the same process. Prints a table, writes JSON and
- * an SVG plot (time and speedup vs length), and checks the performance targets of the README against what it measured.
+ * an SVG plot (time and speedup vs length), and checks the performance targets (docs/performance.md) against what it measured.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -147,7 +147,7 @@ function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; perToken: 
   const threads = threadsOption(a.threads);
   const isa = isaOption(a.isa);
   return {
-    nativeArgs: { plan: a.plan.handle, q, k, inputType: DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa },
+    nativeArgs: { plan: a.plan.handle, q, k, inputDtype: DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa },
     perToken,
     numHeads,
   };

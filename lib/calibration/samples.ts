@@ -1,6 +1,6 @@
 /**
  * Calibration samples: one prompt's layout plus, for every layer, its post-RoPE queries and keys. On disk a sample is
- * a safetensors file with this naming convention (README, "Capturing calibration samples"):
+ * a safetensors file with this naming convention (docs/calibration.md, "Capturing calibration samples"):
  *  - `layers.{i}.q`: [numTokens, numHeads, headDim], `layers.{i}.k`: [numTokens, numKvHeads, headDim], for i = 0 ..
  *    numLayers - 1, all F32, F16 or BF16 (one dtype per file);
  *  - the layout: metadata `blindsight.segments` (the JSON that Layout.fromSegments takes), or a tensor `input_ids`
@@ -81,7 +81,7 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     layers.set(l, entry);
   }
   if (layers.size === 0)
-    throw new BlindsightError('MISSING_LAYER', `${where}: no layers.{i}.q / layers.{i}.k tensors (see README, "Capturing calibration samples")`);
+    throw new BlindsightError('MISSING_LAYER', `${where}: no layers.{i}.q / layers.{i}.k tensors (see docs/calibration.md, "Capturing calibration samples")`);
   const numLayers = Math.max(...layers.keys()) + 1;
   const q0 = layers.get(0)?.q;
   for (let l = 0; l < numLayers; l++) {

@@ -85,8 +85,8 @@ export interface NativeProblemArgs {
   numKvHeads: number;
   headDim: number;
   scale: number;
-  inputType: number;
-  outputType: number;
+  inputDtype: number;
+  outputDtype: number;
 }
 /** The CPU addon's attention call: the shared fields plus the CPU backend's settings. */
 export interface NativeAttentionArgs extends NativeProblemArgs {
@@ -99,7 +99,7 @@ export interface NativeMassArgs {
   plan: NativePlanHandle;
   q: Float32Array | Uint16Array;
   k: Float32Array | Uint16Array;
-  inputType: number;
+  inputDtype: number;
   numHeads: number;
   numKvHeads: number;
   headDim: number;

@@ -1,7 +1,7 @@
 // The fields every attention entry point shares (the CPU addon's and the CUDA module's), read by name from the call's
 // options object — the same names as the C ABI's blindsight_attention_args, in camelCase:
 //   plan, q, k, v, out, lse (or null), heads (Uint8Array of categories), numHeads, numKvHeads, headDim, scale,
-//   inputType, outputType (0 f32: Float32Array, 1 f16 / 2 bf16: Uint16Array of raw bits)
+//   inputDtype, outputDtype (0 f32: Float32Array, 1 f16 / 2 bf16: Uint16Array of raw bits)
 // checked once here into an AttentionProblem, with the JS arrays pinned for as long as native code reads them.
 #pragma once
 #include <napi.h>
@@ -68,8 +68,8 @@ inline void parseAttentionCall(const Args& a, AttentionCall& call) {
   const double scale = a.number("scale");
   if (!std::isfinite(scale) || !std::isfinite(static_cast<float>(scale))) a.fail(ErrorCode::BAD_ARGUMENT, "scale", "must be finite in f32");
   p.scale = static_cast<float>(scale);
-  p.inputType = dtypeField(a, "inputType");
-  p.outputType = dtypeField(a, "outputType");
+  p.inputType = dtypeField(a, "inputDtype");
+  p.outputType = dtypeField(a, "outputDtype");
   call.heads = headsField(a, p.numHeads);
   const ElementArray q = elementArray(a, "q", p.inputType);
   const ElementArray k = elementArray(a, "k", p.inputType);

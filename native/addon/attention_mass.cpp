@@ -34,7 +34,7 @@ std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info) {
   auto call = std::make_unique<MassCall>();
   call->plan = NativePlan::unwrap(env, a.get("plan"));
   cpu::MassProblem& p = call->problem;
-  p.inputType = dtypeField(a, "inputType");
+  p.inputType = dtypeField(a, "inputDtype");
   p.numHeads = static_cast<int32_t>(a.integer("numHeads", 1, 1 << 16, ErrorCode::BAD_HEAD_COUNT));
   p.numKvHeads = static_cast<int32_t>(a.integer("numKvHeads", 1, 1 << 16, ErrorCode::BAD_HEAD_COUNT));
   p.headDim = static_cast<int32_t>(a.integer("headDim", 1, 1024, ErrorCode::BAD_HEAD_DIM));

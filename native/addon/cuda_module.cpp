@@ -1,7 +1,7 @@
 // Entry of the CUDA module (blindsight_cuda.node, built by cmake/cuda_addon.cmake): its own plan handles (plans are
 // rebuilt here from the same layout arrays, because a handle belongs to the module that made it), the CUDA
 // attention entry points, and the device status. The CPU addon (blindsight.node, node-gyp) stays the default
-// module; lib/cuda.ts loads this one only for calls that run on the GPU.
+// module; lib/backends/cuda.ts loads this one only for calls that run on the GPU.
 #include <napi.h>
 
 #include <vector>

@@ -4,7 +4,7 @@
 //  - STATUS is the blindsight_status the C ABI returns for it (BLINDSIGHT_ERR_<STATUS>);
 //  - the meaning is the one line the README's error table shows.
 // scripts/error-codes.mjs generates lib/core/error_codes.ts (the exhaustive BlindsightErrorCode union) and the README
-// table from this list; test/unit/error_codes.test.ts fails when either is out of date.
+// table from this list; test/e2e/error_codes.test.ts fails when either is out of date.
 #pragma once
 
 // clang-format off

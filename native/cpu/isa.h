@@ -15,7 +15,8 @@ namespace bs::cpu {
 #define BS_ISA_LEVELS_X86(X) X(Avx2, avx2) X(Avx512, avx512) X(Avx512Bf16, avx512bf16)
 #define BS_ISA_LEVELS_PORTABLE(X) X(Generic, generic)
 #define BS_ISA_LEVELS_ALL(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_X86(X)
-#if defined(__x86_64__) || defined(_M_X64)
+// MSVC builds have only the portable level until binding.gyp and CMake give its x86 levels /arch flags.
+#if (defined(__x86_64__) || defined(_M_X64)) && !defined(_MSC_VER)
 #define BS_ISA_LEVELS_COMPILED(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_X86(X)
 #else
 #define BS_ISA_LEVELS_COMPILED(X) BS_ISA_LEVELS_PORTABLE(X)

@@ -65,7 +65,7 @@ struct HeadStack {
 };
 
 // Where the kernel reads K and V: element (token, kvHead, c) is at k[token * tokenStride + kvHead * headStride + c].
-// The backend passes head-major copies when there are several KV heads (see cpu_backend.cpp).
+// The backend passes head-major copies when there are several KV heads (see packed_kv.h).
 struct KvView {
   const void* k;
   const void* v;

@@ -1,7 +1,7 @@
 /**
  * The C ABI (native/include/blindsight.h, libblindsight built by CMake) as C and Python callers see it: a C driver
  * compiled as strict C99 runs random problems that are checked against the float64 reference, a C program checks
- * every error path, and the README's C and Python examples are built and run.
+ * every error path, and the documented C and Python examples (docs/integrating.md) are built and run.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,7 +119,7 @@ describe.skipIf(missing.length > 0)('C ABI: libblindsight from C', () => {
     });
   });
 
-  it('the README C example builds, runs and agrees with the reference', () => {
+  it('the documented C example builds, runs and agrees with the reference', () => {
     const exe = compileC('examples/c/attention.c', 'attention_example');
     const line = run(exe, []).trim();
     const m = /: (\d+) tokens, kept ([\d.]+) of dense attention FLOPs, sum \|out\| = ([\d.e+-]+)$/.exec(line);

@@ -94,7 +94,7 @@ function viaAddon(c: Case): string {
     const heads = new Uint8Array(Math.max(0, Math.min(p.numHeads, 70000))).fill(p.category);
     addon.attentionSync({
       plan, q: p.q, k: p.kv, v: p.kv, out: p.out, lse: null, heads, numHeads: p.numHeads, numKvHeads: p.numKvHeads,
-      headDim: p.headDim, scale: p.scale, inputType: p.dtype, outputType: p.outDtype, threads: p.threads, isa: p.isa ?? null,
+      headDim: p.headDim, scale: p.scale, inputDtype: p.dtype, outputDtype: p.outDtype, threads: p.threads, isa: p.isa ?? null,
     });
   }, false);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HeadPolicy, Layout, MaskPlan } from '../../dist/index.js';
 import { MODEL_SHAPES, policyFlops, type ModelShape } from '../../dist/report/index.js';
 
-// The README's hand-computed example ("FLOP accounting"): every number below is worked out there by hand.
+// The hand-computed example of docs/flops.md ("FLOP accounting"): every number below is worked out there by hand.
 const layout = Layout.fromSegments([
   { kind: 'text', length: 2 },
   { kind: 'image', length: 4 },

@@ -1,6 +1,6 @@
 // The CUDA backend's host interface. Plain C++ (no CUDA headers), so the N-API glue and the C ABI can call it from
 // code compiled by the host compiler. It exists only in CUDA builds (cmake/cuda_addon.cmake): callers built without
-// CUDA guard their calls (BLINDSIGHT_WITH_CUDA in the C ABI; lib/cuda.ts for the addon). Errors are bs::Error: CUDA_UNAVAILABLE (no driver / device / build), CUDA_ERROR (a CUDA call failed),
+// CUDA guard their calls (BLINDSIGHT_WITH_CUDA in the C ABI; lib/backends/cuda.ts for the addon). Errors are bs::Error: CUDA_UNAVAILABLE (no driver / device / build), CUDA_ERROR (a CUDA call failed),
 // CUDA_OUT_OF_MEMORY, UNSUPPORTED_HEAD_DIM, UNSUPPORTED_DTYPE, BAD_GQA.
 #pragma once
 #include <cstddef>
