@@ -45,7 +45,7 @@ inline std::vector<HeadCategory> headsField(const Args& a, int32_t numHeads) {
   std::vector<HeadCategory> out;
   for (size_t h = 0; h < heads.ElementLength(); ++h) {
     if (heads[h] >= kNumCategories)
-      a.fail(ErrorCode::UNKNOWN_CATEGORY, "heads", "[" + std::to_string(h) + "] is not a category code (0..3)");
+      a.fail(ErrorCode::UNKNOWN_CATEGORY, "heads", std::string("entry ").append(std::to_string(h)).append(" is not a category code (0..3)"));
     out.push_back(static_cast<HeadCategory>(heads[h]));
   }
   return out;
@@ -66,8 +66,7 @@ inline void parseAttentionCall(const Args& a, AttentionCall& call) {
   p.headDim = static_cast<int32_t>(a.integer("headDim", 1, 1 << 16, ErrorCode::BAD_HEAD_DIM));
   codedChecks(a.env(), [&] { checkHeadCounts(p.numHeads, p.numKvHeads); });
   const double scale = a.number("scale");
-  if (!std::isfinite(scale) || !std::isfinite(static_cast<float>(scale))) a.fail(ErrorCode::BAD_ARGUMENT, "scale", "must be finite in f32");
-  p.scale = static_cast<float>(scale);
+  codedChecks(a.env(), [&] { p.scale = resolveScale(scale, p.headDim); });
   p.inputType = dtypeField(a, "inputDtype");
   p.outputType = dtypeField(a, "outputDtype");
   call.heads = headsField(a, p.numHeads);

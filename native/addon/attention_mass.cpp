@@ -40,8 +40,7 @@ std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info) {
   p.headDim = static_cast<int32_t>(a.integer("headDim", 1, 1024, ErrorCode::BAD_HEAD_DIM));
   codedChecks(env, [&] { checkHeadCounts(p.numHeads, p.numKvHeads); });
   const double scale = a.number("scale");
-  if (!std::isfinite(scale) || !std::isfinite(static_cast<float>(scale))) a.fail(ErrorCode::BAD_ARGUMENT, "scale", "must be finite in f32");
-  p.scale = static_cast<float>(scale);
+  codedChecks(env, [&] { p.scale = resolveScale(scale, p.headDim); });
   call->threads = static_cast<int>(a.integerOr("threads", 0, 0, 1 << 16));
   const std::string isa = a.optionalString("isa");
   call->isa = runCoded(env, "the attention-mass pass", [&] { return isa.empty() ? cpu::defaultIsa() : cpu::parseIsa(isa); });
