@@ -27,6 +27,7 @@ export const ERROR_CODES = Object.freeze({
   BAD_ARGUMENT: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an argument of the wrong type, or out of its range" },
   BAD_OPTION: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "options that contradict each other or do not apply to the call" },
   BAD_BACKEND: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a backend name other than auto, cpu or cuda" },
+  DISPOSED: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a MaskPlan (or the PromptAttention that built it) used after dispose()" },
   UNSUPPORTED_DTYPE: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "an element type other than f32, f16 or bf16" },
   UNSUPPORTED_ISA: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "a CPU kernel level that is unknown, not built for this architecture, or beyond this CPU" },
   UNSUPPORTED_HEAD_DIM: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "a head dim the CUDA backend has no kernel for" },

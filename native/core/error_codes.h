@@ -38,6 +38,7 @@
   X(BAD_ARGUMENT, INVALID_ARGUMENT, "an argument of the wrong type, or out of its range")                              \
   X(BAD_OPTION, INVALID_ARGUMENT, "options that contradict each other or do not apply to the call")                    \
   X(BAD_BACKEND, INVALID_ARGUMENT, "a backend name other than auto, cpu or cuda")                                      \
+  X(DISPOSED, INVALID_ARGUMENT, "a MaskPlan (or the PromptAttention that built it) used after dispose()")                         \
   /* what this build or machine computes */                                                                            \
   X(UNSUPPORTED_DTYPE, UNSUPPORTED, "an element type other than f32, f16 or bf16")                                     \
   X(UNSUPPORTED_ISA, UNSUPPORTED, "a CPU kernel level that is unknown, not built for this architecture, or beyond this CPU") \

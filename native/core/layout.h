@@ -2,6 +2,7 @@
 // per-token image ids and sink flags, maximal segments, and prefix counts that let the planner count or locate
 // text tokens and sinks in any range in O(1).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -39,6 +40,9 @@ class Layout {
   // Index into sinkTokens() / sharedTokens() of the first entry at or after token position x.
   int32_t sinkIndexAt(int32_t x) const { return prefixSink_[x]; }
   int32_t sharedIndexAt(int32_t x) const { return prefixText_[x] + prefixSink_[x] - prefixTextSink_[x]; }
+
+  // Memory the layout holds (its per-token tables).
+  size_t bytes() const;
 
  private:
   std::vector<int32_t> cuSeqlens_;
