@@ -28,6 +28,7 @@ export function categoryCode(c: unknown, where = 'category'): number {
 export function categoryCodes(heads: readonly unknown[], where = 'heads'): Uint8Array {
   if (!Array.isArray(heads)) throw typeError(`${where} must be an array of head categories`);
   const out = new Uint8Array(heads.length);
-  heads.forEach((c, i) => (out[i] = categoryCode(c, `${where}[${i}]`)));
+  // An index loop, not forEach: a hole in a sparse array is an unknown category, not a silent 0 (dense).
+  for (let i = 0; i < heads.length; i++) out[i] = categoryCode(heads[i], `${where}[${i}]`);
   return out;
 }

@@ -160,7 +160,8 @@ function checkGlobalSinks(options: LayoutOptions): number {
 
 function resolveTemplate(t: TemplateName | TokenTemplate): TokenTemplate {
   if (typeof t === 'string') {
-    const tpl = (TEMPLATES as Record<string, TokenTemplate>)[t];
+    // Own properties only: "constructor" or "__proto__" are not templates.
+    const tpl = Object.hasOwn(TEMPLATES, t) ? (TEMPLATES as Record<string, TokenTemplate>)[t] : undefined;
     if (!tpl)
       throw new BlindsightError('UNKNOWN_TEMPLATE', `unknown template ${JSON.stringify(t)}; built-in: ${Object.keys(TEMPLATES).join(', ')}`);
     return tpl;

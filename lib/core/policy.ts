@@ -31,14 +31,17 @@ export class HeadPolicy {
       throw new BlindsightError('BAD_POLICY', 'a policy needs at least one layer of categories');
     const numHeads = Array.isArray(categories[0]) ? categories[0].length : 0;
     if (numHeads === 0) throw new BlindsightError('BAD_POLICY', 'a policy needs at least one head per layer');
-    categories.forEach((row, l) => {
+    // Index loops, not forEach: holes in sparse arrays are caught, not skipped.
+    for (let l = 0; l < categories.length; l++) {
+      const row = categories[l];
       if (!Array.isArray(row) || row.length !== numHeads)
         throw new BlindsightError('BAD_POLICY', `layer ${l} has ${Array.isArray(row) ? row.length : 'no'} heads; layer 0 has ${numHeads}`);
-      row.forEach((c, h) => {
+      for (let h = 0; h < row.length; h++) {
+        const c = row[h];
         if (!isHeadCategory(c))
           throw new BlindsightError('UNKNOWN_CATEGORY', `layer ${l}, head ${h}: unknown category ${JSON.stringify(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
-      });
-    });
+      }
+    }
     if (options.model !== undefined && typeof options.model !== 'string') throw typeError('model must be a string');
     this.model = options.model;
     this.numLayers = categories.length;

@@ -121,7 +121,7 @@ export function policyFlops(
   options: PolicyFlopsOptions = {},
 ): PolicyFlops {
   if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
-  const shape = typeof model === 'string' ? MODEL_SHAPES[model] : model;
+  const shape = typeof model === 'string' ? (Object.hasOwn(MODEL_SHAPES, model) ? MODEL_SHAPES[model as ModelName] : undefined) : model;
   if (typeof model === 'string' && !shape)
     throw new BlindsightError('UNKNOWN_MODEL', `unknown model ${JSON.stringify(model)}; built-in: ${Object.keys(MODEL_SHAPES).join(', ')}`);
   if (shape) checkShape(shape);
