@@ -3,7 +3,7 @@
 /** Every code a blindsight error can carry, with the C ABI status it maps to and what it means. */
 export const ERROR_CODES = Object.freeze({
   EMPTY_LAYOUT: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "a layout with no tokens" },
-  TOO_MANY_TOKENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "more tokens than the native code indexes (2^31 - 2)" },
+  TOO_MANY_TOKENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "more than 2^30 tokens in one layout" },
   LAYOUT_MISMATCH: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "per-token arrays of different lengths, or a plan or sample of another layout" },
   BAD_CU_SEQLENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "sequence boundaries that do not start at 0, increase strictly and end at the token count" },
   BAD_IMAGE_ID: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "an image id below -1, or one id labelling two separate spans" },

@@ -11,8 +11,8 @@ export interface LayoutOptions {
   globalSinks?: number;
 }
 
-/** Largest token count the native code indexes with int32. */
-export const MAX_TOKENS = 2 ** 31 - 2;
+/** The most tokens a layout holds (2^30; native/core/layout.h says why int32 positions are safe below it). */
+export const MAX_TOKENS = 2 ** 30;
 
 /**
  * A packed batch of sequences (FlashAttention varlen style) with every token's kind. Image spans get ids 0, 1, ...
@@ -34,7 +34,7 @@ export class Layout {
   private constructor(sequences: readonly (readonly Segment[])[], globalSinks: number) {
     let total = 0;
     for (const seq of sequences) for (const s of seq) total += s.length;
-    if (total > MAX_TOKENS) throw new BlindsightError('SIZE_OVERFLOW', `layout has ${total} tokens; at most ${MAX_TOKENS}`);
+    if (total > MAX_TOKENS) throw new BlindsightError('TOO_MANY_TOKENS', `layout has ${total} tokens; at most ${MAX_TOKENS} (2^30)`);
     this.numTokens = total;
     this.numSequences = sequences.length;
     this.globalSinks = globalSinks;

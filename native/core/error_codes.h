@@ -11,7 +11,7 @@
 #define BS_ERROR_CODES(X)                                                                                              \
   /* layouts */                                                                                                        \
   X(EMPTY_LAYOUT, BAD_LAYOUT, "a layout with no tokens")                                                               \
-  X(TOO_MANY_TOKENS, BAD_LAYOUT, "more tokens than the native code indexes (2^31 - 2)")                                \
+  X(TOO_MANY_TOKENS, BAD_LAYOUT, "more than 2^30 tokens in one layout")                                \
   X(LAYOUT_MISMATCH, BAD_LAYOUT, "per-token arrays of different lengths, or a plan or sample of another layout")      \
   X(BAD_CU_SEQLENS, BAD_LAYOUT, "sequence boundaries that do not start at 0, increase strictly and end at the token count") \
   X(BAD_IMAGE_ID, BAD_LAYOUT, "an image id below -1, or one id labelling two separate spans")                         \

@@ -8,6 +8,12 @@
 
 namespace bs {
 
+// The most tokens a layout holds: 2^30. Token positions, segment and block boundaries are int32; every sum the planner
+// and the kernels form from them is a position plus at most two block sizes (<= 2 x 256) or a difference of two
+// positions, so with positions below 2^30 none comes near INT32_MAX (2^31 - 1). The window (up to INT32_MAX) only
+// enters differences q - k (>= -2^30) and q - W + 1 (>= -2^31 + 2). Counts of pairs are int64.
+constexpr int64_t kMaxTokens = int64_t{1} << 30;
+
 struct Segment {
   int32_t begin;
   int32_t end;      // exclusive
