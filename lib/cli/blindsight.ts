@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { calibrate, calibrationStats, rethreshold, type CalibrateOptions } from '../calibration/calibrate.js';
-import { BlindsightError, isErrorCode } from '../core/errors.js';
+import { BlindsightError, isErrorCode, show } from '../core/errors.js';
 import { MODEL_SHAPES, policyFlops, type ModelShape } from '../report/flops.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan, type MaskOptions } from '../core/plan.js';
@@ -88,7 +88,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 function number(v: string | undefined, name: string, check: (x: number) => boolean = Number.isFinite): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
-  if (v.trim() === '' || !check(x)) throw new UsageError(`--${name}: invalid value ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !check(x)) throw new UsageError(`--${name}: invalid value ${show(v)}`);
   return x;
 }
 const int = (v: string | undefined, name: string) => number(v, name, (x) => Number.isInteger(x) && x >= 0);
@@ -204,7 +204,7 @@ async function cmdInspect(v: Values): Promise<void> {
       blockN: int(v['block-n'], 'block-n'),
     });
     const categories = v.categories?.split(',').map((s) => s.trim()) as HeadCategory[] | undefined;
-    for (const c of categories ?? []) if (!HEAD_CATEGORIES.includes(c)) throw new UsageError(`--categories: unknown category ${JSON.stringify(c)}`);
+    for (const c of categories ?? []) if (!HEAD_CATEGORIES.includes(c)) throw new UsageError(`--categories: unknown category ${show(c)}`);
     const out = v['plan-out'] ?? path.join(path.dirname(v.layout), path.basename(v.layout).replace(/\.(json|safetensors)$/, '') + '.plan.svg');
     await writeFile(out, planSvg(plan, { categories }));
     process.stdout.write(`${out}\n`);
@@ -214,7 +214,7 @@ async function cmdInspect(v: Values): Promise<void> {
 async function cmdFlops(v: Values): Promise<void> {
   if (!v.policy || !v.layout) throw new UsageError('flops needs --policy and --layout');
   const model = modelShape(v.model);
-  if (v.model !== undefined && !model) throw new UsageError(`--model: unknown model ${JSON.stringify(v.model)}; built-in: ${MODELS}`);
+  if (v.model !== undefined && !model) throw new UsageError(`--model: unknown model ${show(v.model)}; built-in: ${MODELS}`);
   const policy = await HeadPolicy.load(v.policy);
   const layout = await loadLayout(v.layout, v);
   const f = policyFlops(policy, layout, model, { mask: maskOptions(v, model) });
@@ -255,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
     case 'rethreshold': await cmdRethreshold(positionals, v); break;
     case 'inspect': await cmdInspect(v); break;
     case 'flops': await cmdFlops(v); break;
-    default: throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    default: throw new UsageError(`unknown command ${show(command)}`);
   }
   return 0;
 }

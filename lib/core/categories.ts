@@ -1,4 +1,4 @@
-import { BlindsightError, typeError } from './errors.js';
+import { BlindsightError, typeError, show } from './errors.js';
 
 /** The four BlindSight masks a head can use (README, "Mask semantics"). */
 export type HeadCategory = 'dense' | 'sink' | 'intra-image' | 'intra-image+sink';
@@ -20,7 +20,7 @@ export function categoryCode(c: unknown, where = 'category'): number {
   if (i < 0)
     throw new BlindsightError(
       'UNKNOWN_CATEGORY',
-      `${where}: unknown head category ${JSON.stringify(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`,
+      `${where}: unknown head category ${show(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`,
     );
   return i;
 }

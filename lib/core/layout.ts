@@ -1,4 +1,4 @@
-import { BlindsightError, typeError, rangeError } from './errors.js';
+import { BlindsightError, typeError, rangeError, show } from './errors.js';
 import { TEMPLATES, type TemplateName, type TokenTemplate } from './templates.js';
 
 export interface Segment {
@@ -77,7 +77,7 @@ export class Layout {
           throw new BlindsightError('BAD_SEGMENTS', `${where}: expected {kind, length}, got ${String(seg)}`);
         const { kind, length } = seg as Record<string, unknown>;
         if (kind !== 'text' && kind !== 'image')
-          throw new BlindsightError('BAD_SEGMENTS', `${where}: kind must be 'text' or 'image', got ${JSON.stringify(kind)}`);
+          throw new BlindsightError('BAD_SEGMENTS', `${where}: kind must be 'text' or 'image', got ${show(kind)}`);
         if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0)
           throw new BlindsightError('BAD_SEGMENTS', `${where}: length must be a positive integer, got ${String(length)}`);
       });
@@ -163,7 +163,7 @@ function resolveTemplate(t: TemplateName | TokenTemplate): TokenTemplate {
     // Own properties only: "constructor" or "__proto__" are not templates.
     const tpl = Object.hasOwn(TEMPLATES, t) ? (TEMPLATES as Record<string, TokenTemplate>)[t] : undefined;
     if (!tpl)
-      throw new BlindsightError('UNKNOWN_TEMPLATE', `unknown template ${JSON.stringify(t)}; built-in: ${Object.keys(TEMPLATES).join(', ')}`);
+      throw new BlindsightError('UNKNOWN_TEMPLATE', `unknown template ${show(t)}; built-in: ${Object.keys(TEMPLATES).join(', ')}`);
     return tpl;
   }
   if (typeof t !== 'object' || t === null || !Number.isInteger(t.imageStart) || !Number.isInteger(t.imageEnd) || t.imageStart === t.imageEnd)
