@@ -37,12 +37,18 @@ export function dtypeOption(v: unknown, name: string): DType {
   return v as DType;
 }
 
-export function tensor(x: unknown, dtype: DType, name: string, expected: number, formula: string, n: number): Tensor {
+/** A tensor of exactly `expected` elements, or (expected -1) of at least `atLeast`. */
+export function tensor(x: unknown, dtype: DType, name: string, expected: number, formula: string, n: number, atLeast = 0): Tensor {
   const want = dtype === 'f32' ? Float32Array : Uint16Array;
   if (!(x instanceof want)) {
     const got = x === null ? 'null' : ArrayBuffer.isView(x) ? x.constructor.name : typeof x;
     const hint = dtype === 'f32' && x instanceof Uint16Array ? ` (for f16 / bf16 data pass dtype: 'f16' or 'bf16')` : '';
     throw typeError(`${name} must be a ${want.name} for ${dtype}, got ${got}${hint}`);
+  }
+  if (expected < 0) {
+    if (x.length < atLeast)
+      throw new BlindsightError('SHAPE_MISMATCH', `${name} has ${x.length} elements; ${formula} reaches ${atLeast}`);
+    return x;
   }
   return checkLength(x, name, expected, formula, n);
 }

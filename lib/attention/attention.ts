@@ -1,20 +1,21 @@
 import { categoryCodes, type HeadCategory } from '../core/categories.js';
-import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, scaleOption, tensor, threadsOption, type CpuIsa, type Tensor, headCount } from './args.js';
+import { bool, checkGqa, dtypeOption, f32, isaOption, positiveInt, scaleOption, tensor, threadsOption, type CpuIsa, type Tensor, headCount } from './args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
-import { BlindsightError, callNative, fromNative, typeError, rangeError } from '../core/errors.js';
+import { BlindsightError, callNative, fromNative, typeError, rangeError, show } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
 import { native, type NativeAttentionArgs, type NativeAttentionResult, type NativeProblemArgs } from '../core/native.js';
+import { resolveRanges, resolveStrides, tensorExtent, byteSpan, type CallStrides, type TensorStrides, type TokenRange, type TokenRanges } from './ranges.js';
 import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
 import { cudaPlanHandle, requireCuda } from '../backends/cuda.js';
 
-export type { CpuIsa, Tensor };
+export type { CpuIsa, Tensor, CallStrides, TensorStrides, TokenRange, TokenRanges };
 
 export interface AttentionArgs {
-  /** [numTokens, numHeads, headDim], token-major. */
+  /** [query rows, numHeads, headDim], token-major (or at `strides.q`); query rows = numTokens unless `queries`. */
   q: Tensor;
-  /** [numTokens, numKvHeads, headDim]. */
+  /** [key rows, numKvHeads, headDim] (or at `strides.k`); key rows = numTokens unless `keys`. */
   k: Tensor;
-  /** [numTokens, numKvHeads, headDim]. */
+  /** [key rows, numKvHeads, headDim] (or at `strides.v`). */
   v: Tensor;
   /** Element type of q, k and v (default 'f32'; 'f16' and 'bf16' take Uint16Arrays). Accumulation is always f32. */
   dtype?: DType;
@@ -31,10 +32,30 @@ export interface AttentionArgs {
   scale?: number;
   /** Also return the natural-log log-sum-exp per (token, head). */
   returnLse?: boolean;
-  /** Caller-owned output [numTokens, numHeads, headDim] of outDtype; must not overlap q, k or v. */
+  /**
+   * Caller-owned output [query rows, numHeads, headDim] of outDtype (or at `strides.out`); must not overlap q, k or
+   * v. Passing one is the fast path for repeated calls: no fresh memory per call.
+   */
   out?: Tensor;
-  /** Caller-owned LSE output [numTokens, numHeads] (implies returnLse). */
+  /** Caller-owned LSE output [query rows, numHeads], contiguous (implies returnLse). */
   lse?: Float32Array;
+  /**
+   * The query tokens this call computes, in layout coordinates (default: all). q, out and lse hold their rows, in
+   * layout order. One [begin, end] range over the packed layout, or one per sequence. The mask is the plan's: a
+   * prompt computed in chunks of queries gives the same rows as one whole-prompt call.
+   */
+  queries?: TokenRanges;
+  /**
+   * The key tokens this call attends to (default: all); k and v hold their rows. Over part of the keys (a KV shard)
+   * the result is partial: combine the partials of disjoint key ranges with mergeAttention (they need returnLse). A
+   * row that sees no key of the range has out 0 and lse -Infinity.
+   */
+  keys?: TokenRanges;
+  /**
+   * Element strides of tensors not laid out packed token-major, e.g. a head-major KV cache { token: headDim,
+   * head: capacity * headDim } read in place. A strided tensor may be longer than the span its strides reach.
+   */
+  strides?: CallStrides;
   /** Threads for this call (default: the pool's size, see setThreads). */
   threads?: number;
   /** Force a CPU kernel ISA level (testing, benchmarking). Default: BLINDSIGHT_ISA, else the best the CPU has. */
@@ -102,26 +123,47 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; backend: 
     throw new BlindsightError('SHAPE_MISMATCH', `heads has ${a.heads.length} entries; numHeads is ${numHeads}`);
   const heads = categoryCodes(a.heads, 'heads');
 
-  const n = a.plan.layout.numTokens;
-  const qLen = n * numHeads * headDim;
-  const kvLen = n * numKvHeads * headDim;
-  if (!Number.isSafeInteger(qLen * 4) || qLen > 2 ** 32 - 1)
-    throw new BlindsightError('SIZE_OVERFLOW', `numTokens*numHeads*headDim = ${qLen} elements is more than a Float32Array can hold`);
+  const layout = a.plan.layout;
+  const n = layout.numTokens;
+  const queries = resolveRanges(a.queries, layout, 'queries');
+  const keys = resolveRanges(a.keys, layout, 'keys');
+  if (a.strides !== undefined && (typeof a.strides !== 'object' || a.strides === null))
+    throw typeError(`strides must be an object of { token, head } per tensor, got ${show(a.strides)}`);
+  const given = a.strides ?? {};
+  const strides = {
+    q: resolveStrides(given.q, queries.rows, numHeads, headDim, 'q'),
+    k: resolveStrides(given.k, keys.rows, numKvHeads, headDim, 'k'),
+    v: resolveStrides(given.v, keys.rows, numKvHeads, headDim, 'v'),
+    out: resolveStrides(given.out, queries.rows, numHeads, headDim, 'out'),
+  };
+  if (given.out !== undefined && a.out === undefined)
+    throw new BlindsightError('BAD_OPTION', 'strides.out applies to a caller-owned out only; pass out too');
+  const qLen = tensorExtent(queries.rows, numHeads, headDim, strides.q);
+  const kLen = tensorExtent(keys.rows, numKvHeads, headDim, strides.k);
+  const vLen = tensorExtent(keys.rows, numKvHeads, headDim, strides.v);
+  const outLen = tensorExtent(queries.rows, numHeads, headDim, strides.out);
+  for (const len of [qLen, kLen, vLen, outLen])
+    if (!Number.isSafeInteger(len * 4) || len > 2 ** 32 - 1)
+      throw new BlindsightError('SIZE_OVERFLOW', `a tensor of ${len} elements is more than a Float32Array can hold`);
   const dtype = dtypeOption(a.dtype, 'dtype');
   const outDtype = dtypeOption(a.outDtype, 'outDtype');
-  const q = tensor(a.q, dtype, 'q', qLen, 'numTokens*numHeads*headDim', n);
-  const k = tensor(a.k, dtype, 'k', kvLen, 'numTokens*numKvHeads*headDim', n);
-  const v = tensor(a.v, dtype, 'v', kvLen, 'numTokens*numKvHeads*headDim', n);
+  const rowsOf = (r: typeof queries, what: string) => (r.native ? `${what} rows (${r.rows})` : 'numTokens');
+  const qForm = `${rowsOf(queries, 'query')}*numHeads*headDim`, kvForm = `${rowsOf(keys, 'key')}*numKvHeads*headDim`;
+  const stridedForm = (name: string) => `the span of strides.${name}`;
+  const q = tensorArg(a.q, dtype, 'q', qLen, given.q ? stridedForm('q') : qForm, n, given.q !== undefined);
+  const k = tensorArg(a.k, dtype, 'k', kLen, given.k ? stridedForm('k') : kvForm, n, given.k !== undefined);
+  const v = tensorArg(a.v, dtype, 'v', vLen, given.v ? stridedForm('v') : kvForm, n, given.v !== undefined);
   // Outputs the caller leaves out are allocated by the addon, from recycled native memory (no fresh pages to fault in).
-  const out = a.out === undefined ? undefined : tensor(a.out, outDtype, 'out', qLen, 'numTokens*numHeads*headDim', n);
+  const out = a.out === undefined ? undefined : tensorArg(a.out, outDtype, 'out', outLen, given.out ? stridedForm('out') : qForm, n, given.out !== undefined);
   const returnLse = a.lse !== undefined || bool(a.returnLse, 'returnLse');
-  const lse = a.lse === undefined ? undefined : f32(a.lse, 'lse', n * numHeads, 'numTokens*numHeads', n);
-  for (const [name, o] of [['out', out], ['lse', lse]] as const) {
+  const lse = a.lse === undefined ? undefined : f32(a.lse, 'lse', queries.rows * numHeads, `${rowsOf(queries, 'query')}*numHeads`, n);
+  const spans: [string, ArrayBufferView, number][] = [['q', q, qLen], ['k', k, kLen], ['v', v, vLen]];
+  for (const [name, o, len] of [['out', out, outLen], ['lse', lse, lse?.length ?? 0]] as const) {
     if (!o) continue;
-    for (const [iname, i] of [['q', q], ['k', k], ['v', v]] as const)
-      if (overlaps(o, i)) throw new BlindsightError('ALIASED_OUTPUT', `${name} overlaps ${iname}; pass a separate output buffer`);
+    for (const [iname, i, ilen] of spans)
+      if (overlapsSpan(o, len, i, ilen)) throw new BlindsightError('ALIASED_OUTPUT', `${name} overlaps ${iname}; pass a separate output buffer`);
   }
-  if (lse && out && overlaps(out, lse)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
+  if (lse && out && overlapsSpan(out, outLen, lse, lse.length)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
 
   const scale = scaleOption(a.scale, headDim);
   const threads = threadsOption(a.threads);
@@ -131,7 +173,22 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; backend: 
     nativeArgs: {
       plan: a.plan.handle, q, k, v, out, lse, returnLse, heads, numHeads, numKvHeads, headDim, scale,
       inputDtype: DTYPE_CODES[dtype], outputDtype: DTYPE_CODES[outDtype], threads, isa,
+      queryRanges: queries.native, keyRanges: keys.native,
+      qStrides: given.q && strides.q, kStrides: given.k && strides.k, vStrides: given.v && strides.v, outStrides: given.out && strides.out,
     },
     backend,
   };
+}
+
+// A tensor argument: exactly `expected` elements, or (strided) at least that many.
+function tensorArg(x: unknown, dtype: DType, name: string, expected: number, formula: string, n: number, strided: boolean): Tensor {
+  if (!strided) return tensor(x, dtype, name, expected, formula, n);
+  const t = tensor(x, dtype, name, -1, formula, n, expected);
+  return t;
+}
+
+function overlapsSpan(a: ArrayBufferView, aLen: number, b: ArrayBufferView, bLen: number): boolean {
+  if (a.buffer !== b.buffer || aLen === 0 || bLen === 0) return false;
+  const [a0, a1] = byteSpan(a, aLen), [b0, b1] = byteSpan(b, bLen);
+  return a0 < b1 && b0 < a1;
 }

@@ -36,6 +36,7 @@ export interface NativePlanHandle {
   blocks(category: number): NativePlanBlocks;
   info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
   maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
+  visiblePairs(category: number, queryBegin: number, queryEnd: number, keyBegin: number, keyEnd: number): number;
   /** Releases the native plan now (running calls keep their share until they finish). */
   dispose(): void;
 }
@@ -49,6 +50,8 @@ export interface NativePlanOptions {
   blockN: number;
   /** 0 = no window. */
   window: number;
+  /** Default true. */
+  windowKeepsSinks?: boolean;
   textKeys: boolean;
   bidirectionalImages: boolean;
   exhaustive: boolean;
@@ -60,6 +63,7 @@ export interface NativeAddon {
   attentionAsync(args: NativeAttentionArgs): Promise<NativeAttentionResult>;
   attentionMassSync(args: NativeMassArgs): NativeMassResult;
   attentionMassAsync(args: NativeMassArgs): Promise<NativeMassResult>;
+  mergeAttentionSync(args: NativeMergeArgs): NativeAttentionResult;
   setThreads(n: number): void;
   getThreads(): number;
   cpuInfo(): NativeCpuInfo;
@@ -94,6 +98,18 @@ export interface NativeProblemArgs {
   scale: number;
   inputDtype: number;
   outputDtype: number;
+  /** begin, end per sequence (native/core/call_ranges.h); undefined: every token. */
+  queryRanges?: Int32Array;
+  keyRanges?: Int32Array;
+  /** { token, head } element strides; undefined: packed token-major. */
+  qStrides?: NativeStrides;
+  kStrides?: NativeStrides;
+  vStrides?: NativeStrides;
+  outStrides?: NativeStrides;
+}
+export interface NativeStrides {
+  token: number;
+  head: number;
 }
 /** The CPU addon's attention call: the shared fields plus the CPU backend's settings. */
 export interface NativeAttentionArgs extends NativeProblemArgs {
@@ -101,6 +117,17 @@ export interface NativeAttentionArgs extends NativeProblemArgs {
   threads: number;
   /** A level name, or null for the default. */
   isa: string | null;
+}
+export interface NativeMergeArgs {
+  partials: { out: Float32Array | Uint16Array; lse: Float32Array }[];
+  numHeads: number;
+  headDim: number;
+  inputDtype: number;
+  outputDtype: number;
+  out?: Float32Array | Uint16Array;
+  lse?: Float32Array;
+  returnLse: boolean;
+  threads: number;
 }
 export interface NativeMassArgs {
   plan: NativePlanHandle;

@@ -1,5 +1,5 @@
 import { categoryCode, categoryCodes, HEAD_CATEGORIES, type HeadCategory } from './categories.js';
-import { callNative, typeError, rangeError } from './errors.js';
+import { callNative, typeError, rangeError, show } from './errors.js';
 import { Layout } from './layout.js';
 import { native, type NativeLayoutHandle, type NativePlanBlocks, type NativePlanHandle, type NativePlanOptions } from './native.js';
 
@@ -21,8 +21,16 @@ export interface MaskOptions {
   textKeys?: boolean;
   /** Tokens of one image see each other in both directions (Gemma 3 style; default false). */
   bidirectionalImages?: boolean;
-  /** Sliding window W: keys with q - k >= W are hidden unless they are sinks. null (default) = no window. */
+  /**
+   * Sliding window W: keys with q - k >= W are hidden (unless they are sinks and `windowKeepsSinks`). null (default)
+   * = no window.
+   */
   window?: number | null;
+  /**
+   * Sinks stay visible beyond the window (default true, attention-sink style). false gives a plain sliding window,
+   * as Gemma 3's local layers have (see docs/models.md).
+   */
+  windowKeepsSinks?: boolean;
 }
 
 export interface PlanOptions extends MaskOptions {
@@ -55,6 +63,16 @@ export interface CategoryStats {
   gatheredKeys: number;
   /** Pairs the kernel computes for one head (visited block areas plus gathered tiles). */
   computedPairs: number;
+}
+
+/** What one rectangle of the attention matrix holds for a category (MaskPlan.rangeStats). */
+export interface RangeStats {
+  /** (q, k) pairs of the rectangle the category keeps, for one head. */
+  visiblePairs: number;
+  /** Pairs the base mask keeps there (what a dense head computes). */
+  basePairs: number;
+  /** visiblePairs === 0: nothing to compute. */
+  empty: boolean;
 }
 
 export interface PlanStats {
@@ -93,6 +111,7 @@ export class MaskPlan {
       textKeys: bool(options.textKeys, true, 'textKeys'),
       bidirectionalImages: bool(options.bidirectionalImages, false, 'bidirectionalImages'),
       window: windowOption(options.window),
+      windowKeepsSinks: bool(options.windowKeepsSinks, true, 'windowKeepsSinks'),
       blockM: blockOption(options.blockM, 'blockM'),
       blockN: blockOption(options.blockN, 'blockN'),
       exhaustive: bool(options.exhaustive, false, 'exhaustive'),
@@ -159,6 +178,22 @@ export class MaskPlan {
     };
   }
 
+  /**
+   * The pairs of one rectangle of the attention matrix — query tokens `queries` x key tokens `keys`, [begin, end)
+   * ranges of the layout — that `category` keeps, counted from the segment boundaries in O(segments), never from a
+   * mask. `empty` says that a call over those queries and keys (a ring-attention step, a KV shard) computes nothing
+   * for such a head: it can be skipped. `basePairs` counts what the base mask (causal, window, bidirectional
+   * images) keeps, i.e. a dense head.
+   */
+  rangeStats(category: HeadCategory, queries: readonly [number, number], keys: readonly [number, number]): RangeStats {
+    const c = categoryCode(category);
+    const n = this.layout.numTokens;
+    const [q0, q1] = rangePair(queries, 'queries', n);
+    const [k0, k1] = rangePair(keys, 'keys', n);
+    const visiblePairs = this.handle.visiblePairs(c, q0, q1, k0, k1);
+    return { visiblePairs, basePairs: c === 0 ? visiblePairs : this.handle.visiblePairs(0, q0, q1, k0, k1), empty: visiblePairs === 0 };
+  }
+
   /** The raw plan for one category: query blocks, key runs and gathered ranges (for tests and pictures). */
   blocks(category: HeadCategory): NativePlanBlocks {
     return this.handle.blocks(categoryCode(category));
@@ -171,10 +206,19 @@ export function nativePlanOptions(o: MaskPlan['options']): NativePlanOptions {
     blockM: o.blockM,
     blockN: o.blockN,
     window: o.window ?? 0,
+    windowKeepsSinks: o.windowKeepsSinks,
     textKeys: o.textKeys,
     bidirectionalImages: o.bidirectionalImages,
     exhaustive: o.exhaustive,
   };
+}
+
+function rangePair(v: unknown, name: string, n: number): [number, number] {
+  if (!Array.isArray(v) || v.length !== 2 || !Number.isInteger(v[0]) || !Number.isInteger(v[1]))
+    throw typeError(`${name} must be a [begin, end] pair of integers, got ${show(v)}`);
+  const [b, e] = v as [number, number];
+  if (b < 0 || e > n || b > e) throw rangeError(`${name} is [${b}, ${e}); it must lie inside [0, ${n}) with begin <= end`, 'BAD_RANGE');
+  return [b, e];
 }
 
 function bool(v: unknown, dflt: boolean, name: string): boolean {

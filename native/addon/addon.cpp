@@ -9,6 +9,7 @@
 #include "args.h"
 #include "attention.h"
 #include "attention_mass.h"
+#include "merge.h"
 #include "plan_object.h"
 
 namespace bs::addon {
@@ -73,6 +74,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
   exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));
   exports.Set("attentionMassAsync", Napi::Function::New(env, AttentionMassAsync, "attentionMassAsync"));
+  exports.Set("mergeAttentionSync", Napi::Function::New(env, MergeAttentionSync, "mergeAttentionSync"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));

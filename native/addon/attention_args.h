@@ -2,7 +2,8 @@
 // options object — the same names as the C ABI's blindsight_attention_args, in camelCase:
 //   plan, q, k, v, out (optional), lse (optional), returnLse, heads (Uint8Array of categories), numHeads, numKvHeads,
 //   headDim, scale (0 = 1/sqrt(headDim)), inputDtype, outputDtype (0 f32: Float32Array, 1 f16 / 2 bf16: Uint16Array of
-//   raw bits)
+//   raw bits), queryRanges / keyRanges (optional Int32Arrays of begin, end per sequence), qStrides / kStrides /
+//   vStrides / outStrides (optional { token, head } in elements)
 // checked once here into an AttentionProblem over memory staged as tensor_memory.h describes. Every entry point
 // returns { out, lse? }.
 #pragma once
@@ -10,9 +11,11 @@
 
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "../core/call_ranges.h"
 #include "../core/plan.h"
 #include "../core/problem.h"
 #include "../core/problem_checks.h"
@@ -43,9 +46,28 @@ struct AttentionCall {
   std::shared_ptr<const Plan> plan;
   Napi::Reference<Napi::Value> planRef;
   std::vector<HeadCategory> heads;
+  std::optional<CallRanges> ranges;  // problem.ranges points here
   AttentionProblem problem{};
   TensorRef q, k, v, out, lse;  // lse.length == 0: not asked for
 };
+
+// An optional Int32Array of begin, end per sequence of the plan's layout (null when absent).
+inline std::vector<int32_t> rangesField(const Args& a, const char* name, int32_t numSequences) {
+  if (!a.has(name)) return {};
+  std::vector<int32_t> r = a.copy<int32_t>(name);
+  if (r.size() != static_cast<size_t>(2 * numSequences))
+    a.fail(ErrorCode::BAD_RANGE, name, "must hold a begin and an end for each of the layout's " +
+                                           std::to_string(numSequences) + " sequences");
+  return r;
+}
+
+// An optional { token, head } field of element strides ({0, 0} when absent: the packed default).
+inline TensorStrides stridesField(const Args& a, const char* name) {
+  if (!a.has(name)) return {};
+  const Args s(a.env(), a.get(name), name);
+  constexpr int64_t kMax = int64_t{1} << 48;
+  return {s.integer("token", -kMax, kMax, ErrorCode::BAD_STRIDE), s.integer("head", -kMax, kMax, ErrorCode::BAD_STRIDE)};
+}
 
 // Reads the shared fields into call (and stages its tensors, tensor_memory.h). An async call gets memory no JS action
 // can release under it. `out` may be absent (an output made here), `lse` too (made here when returnLse is true).
@@ -63,25 +85,44 @@ inline void parseAttentionCall(const Args& a, AttentionCall& call, bool async) {
   p.outputType = dtypeField(a, "outputDtype");
   call.heads = headsField(a, p.numHeads);
   p.heads = call.heads.data();
-  const size_t n = static_cast<size_t>(call.plan->layout().numTokens());
-  const size_t qLen = n * p.numHeads * p.headDim, kvLen = n * p.numKvHeads * p.headDim;
+  const Layout& layout = call.plan->layout();
+  const std::vector<int32_t> qr = rangesField(a, "queryRanges", layout.numSequences());
+  const std::vector<int32_t> kr = rangesField(a, "keyRanges", layout.numSequences());
+  codedChecks(a.env(), [&] { call.ranges.emplace(layout, qr.empty() ? nullptr : qr.data(), kr.empty() ? nullptr : kr.data()); });
+  p.ranges = &*call.ranges;
+  const int64_t qRows = call.ranges->queryRows(), kRows = call.ranges->keyRows();
+  p.qStrides = stridesField(a, "qStrides");
+  p.kStrides = stridesField(a, "kStrides");
+  p.vStrides = stridesField(a, "vStrides");
+  p.outStrides = stridesField(a, "outStrides");
+  const bool qStrided = a.has("qStrides"), kStrided = a.has("kStrides"), vStrided = a.has("vStrides"),
+             outStrided = a.has("outStrides");
+  if (outStrided && !a.has("out")) a.fail(ErrorCode::BAD_OPTION, "outStrides", "apply to a caller's out only; pass out too");
+  codedChecks(a.env(), [&] { resolveProblemStrides(p, qRows, kRows); });
+  const auto extent = [&](int64_t rows, int64_t heads, TensorStrides st) {
+    return static_cast<size_t>(tensorExtent(rows, heads, p.headDim, st));
+  };
+  const size_t qLen = extent(qRows, p.numHeads, p.qStrides), kLen = extent(kRows, p.numKvHeads, p.kStrides),
+               vLen = extent(kRows, p.numKvHeads, p.vStrides), outLen = extent(qRows, p.numHeads, p.outStrides);
   // The caller's arrays must not overlap (checked on their own memory, before any staging).
   {
     AttentionProblem user = p;
     const ElementView q = elementView(a, "q", p.inputType), k = elementView(a, "k", p.inputType), v = elementView(a, "v", p.inputType);
-    if (q.length != qLen || k.length != kvLen || v.length != kvLen)
-      a.fail(ErrorCode::SHAPE_MISMATCH, "q", "k or v lengths do not match the plan's token count and head shape");
+    const auto fits = [](const ElementView& e, size_t need, bool strided) { return strided ? e.length >= need : e.length == need; };
+    if (!fits(q, qLen, qStrided) || !fits(k, kLen, kStrided) || !fits(v, vLen, vStrided))
+      a.fail(ErrorCode::SHAPE_MISMATCH, "q", "k or v lengths do not match the call's rows, head shape and strides");
     user.q = q.data, user.k = k.data, user.v = v.data;
     user.out = a.has("out") ? elementView(a, "out", p.outputType).data : nullptr;
     user.lse = a.has("lse") ? static_cast<float*>(elementView(a, "lse", DType::F32).data) : nullptr;
-    if (user.out) codedChecks(a.env(), [&] { checkOutputsDisjoint(user, static_cast<int64_t>(n)); });
+    if (user.out) codedChecks(a.env(), [&] { checkOutputsDisjoint(user, qRows, kRows); });
   }
-  call.q = stageInput(a, "q", p.inputType, qLen, async);
-  call.k = stageInput(a, "k", p.inputType, kvLen, async);
-  call.v = stageInput(a, "v", p.inputType, kvLen, async);
-  call.out = stageOutput(a, "out", p.outputType, qLen, async, ErrorCode::SHAPE_MISMATCH);
+  call.q = qStrided ? stageStridedInput(a, "q", p.inputType, qLen, async) : stageInput(a, "q", p.inputType, qLen, async);
+  call.k = kStrided ? stageStridedInput(a, "k", p.inputType, kLen, async) : stageInput(a, "k", p.inputType, kLen, async);
+  call.v = vStrided ? stageStridedInput(a, "v", p.inputType, vLen, async) : stageInput(a, "v", p.inputType, vLen, async);
+  call.out = outStrided ? stageStridedOutput(a, "out", p.outputType, outLen, {qRows, p.numHeads, p.headDim, p.outStrides}, async)
+                        : stageOutput(a, "out", p.outputType, outLen, async, ErrorCode::SHAPE_MISMATCH);
   if (a.has("lse") || a.boolean("returnLse", false))
-    call.lse = stageOutput(a, "lse", DType::F32, n * p.numHeads, async, ErrorCode::SHAPE_MISMATCH);
+    call.lse = stageOutput(a, "lse", DType::F32, static_cast<size_t>(qRows) * p.numHeads, async, ErrorCode::SHAPE_MISMATCH);
   p.q = call.q.data;
   p.k = call.k.data;
   p.v = call.v.data;

@@ -24,6 +24,7 @@ Napi::Function NativePlan::Init(Napi::Env env) {
                                      InstanceMethod("blocks", &NativePlan::Blocks),
                                      InstanceMethod("info", &NativePlan::Info),
                                      InstanceMethod("maskBias", &NativePlan::MaskBias),
+                                     InstanceMethod("visiblePairs", &NativePlan::VisiblePairs),
                                      InstanceMethod("dispose", &NativePlan::Dispose)});
   auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference()};
   env.SetInstanceData<AddonData>(data);
@@ -70,7 +71,8 @@ std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Va
   return layout;
 }
 
-// new NativePlan(layout: NativeLayout, { blockM, blockN, window (0 = none), textKeys, bidirectionalImages, exhaustive })
+// new NativePlan(layout: NativeLayout, { blockM, blockN, window (0 = none), windowKeepsSinks, textKeys, bidirectionalImages,
+// exhaustive })
 // with the C ABI's blindsight_plan_options defaults for fields left out.
 NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativePlan>(info) {
   Napi::Env env = info.Env();
@@ -80,6 +82,7 @@ NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   o.blockM = static_cast<int32_t>(a.integerOr("blockM", o.blockM, INT32_MIN, INT32_MAX, ErrorCode::BAD_BLOCK_SIZE));
   o.blockN = static_cast<int32_t>(a.integerOr("blockN", o.blockN, INT32_MIN, INT32_MAX, ErrorCode::BAD_BLOCK_SIZE));
   o.mask.window = static_cast<int32_t>(a.integerOr("window", 0, INT32_MIN, INT32_MAX, ErrorCode::BAD_WINDOW));
+  o.mask.windowKeepsSinks = a.boolean("windowKeepsSinks", true);
   o.mask.textKeys = a.boolean("textKeys", true);
   o.mask.bidirectionalImages = a.boolean("bidirectionalImages", false);
   o.exhaustive = a.boolean("exhaustive", false);
@@ -172,6 +175,24 @@ Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
   o.Set("blockN", num(env, pl.options().blockN));
   o.Set("bytes", num(env, static_cast<int64_t>(pl.bytes())));
   return o;
+}
+
+// visiblePairs(category, queryBegin, queryEnd, keyBegin, keyEnd) -> the pairs of that rectangle the category keeps
+// (core/range_stats.h), O(segments).
+Napi::Value NativePlan::VisiblePairs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Plan& pl = plan(env);
+  const int32_t n = pl.layout().numTokens();
+  const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
+  const auto q0 = static_cast<int32_t>(intArg(info, 1, "queryBegin", 0, n));
+  const auto q1 = static_cast<int32_t>(intArg(info, 2, "queryEnd", q0, n));
+  const auto k0 = static_cast<int32_t>(intArg(info, 3, "keyBegin", 0, n));
+  const auto k1 = static_cast<int32_t>(intArg(info, 4, "keyEnd", k0, n));
+  try {
+    return num(env, pl.visiblePairs(c, {q0, q1}, {k0, k1}));
+  } catch (const std::bad_alloc&) {
+    throwCoded(env, ErrorCode::OUT_OF_MEMORY, "out of memory while counting pairs");
+  }
 }
 
 // maskBias(category, rowBegin, rowEnd, out: Float32Array, hidden) writes the additive attention bias of query rows

@@ -46,6 +46,7 @@ class NativePlan : public Napi::ObjectWrap<NativePlan> {
   Napi::Value Blocks(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
   Napi::Value MaskBias(const Napi::CallbackInfo& info);
+  Napi::Value VisiblePairs(const Napi::CallbackInfo& info);
 
   std::shared_ptr<const Plan> plan_;
 };

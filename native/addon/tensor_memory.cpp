@@ -147,6 +147,47 @@ TensorRef stageInput(const Args& a, const char* name, DType type, size_t expecte
   return t;
 }
 
+TensorRef stageStridedInput(const Args& a, const char* name, DType type, size_t extent, bool async) {
+  const ElementView e = elementView(a, name, type);
+  if (e.length < extent)
+    a.fail(ErrorCode::SHAPE_MISMATCH, name, "has " + std::to_string(e.length) + " elements; its strides reach " +
+                                                std::to_string(extent));
+  TensorRef t;
+  t.length = extent;
+  t.elementBytes = elementBytes(type);
+  t.js = Napi::Persistent(e.value);
+  if (async && !e.shared && t.bytes() > 0) {
+    t.owned = NativeBlock::acquire(t.bytes());
+    copy(t.owned->data(), e.data, t.bytes());
+    t.data = t.owned->data();
+  } else {
+    t.data = e.data;
+  }
+  return t;
+}
+
+TensorRef stageStridedOutput(const Args& a, const char* name, DType type, size_t extent, const OutputRuns& runs,
+                             bool async) {
+  const ElementView e = elementView(a, name, type);
+  if (e.length < extent)
+    a.fail(ErrorCode::SHAPE_MISMATCH, name, "has " + std::to_string(e.length) + " elements; its strides reach " +
+                                                std::to_string(extent));
+  TensorRef t;
+  t.length = extent;
+  t.elementBytes = elementBytes(type);
+  t.js = Napi::Persistent(e.value);
+  t.strided = true;
+  t.runs = runs;
+  if (async && !e.shared && t.bytes() > 0) {
+    t.owned = NativeBlock::acquire(t.bytes());
+    t.data = t.owned->data();
+    t.copyBack = true;
+  } else {
+    t.data = e.data;
+  }
+  return t;
+}
+
 TensorRef stageOutput(const Args& a, const char* name, DType type, size_t expected, bool async, ErrorCode shapeCode) {
   TensorRef t;
   t.length = expected;
@@ -178,11 +219,21 @@ Napi::Value finishOutput(Napi::Env env, TensorRef& t, const char* name) {
     napi_typedarray_type type;
     size_t length = 0;
     void* data = nullptr;
-    if (napi_get_typedarray_info(env, js, &type, &length, &data, nullptr, nullptr) != napi_ok || length != t.length ||
-        data == nullptr)
+    if (napi_get_typedarray_info(env, js, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+        (t.strided ? length < t.length : length != t.length) || data == nullptr)
       throwCoded(env, ErrorCode::DETACHED_BUFFER,
                  std::string(name) + " was detached or resized while the asynchronous call ran; its result is lost");
-    copy(data, t.owned->data(), t.bytes());
+    if (!t.strided) {
+      copy(data, t.owned->data(), t.bytes());
+    } else {
+      const OutputRuns& r = t.runs;
+      const size_t es = t.elementBytes, run = static_cast<size_t>(r.headDim) * es;
+      for (int64_t row = 0; row < r.rows; ++row)
+        for (int64_t h = 0; h < r.heads; ++h) {
+          const size_t at = static_cast<size_t>(row * r.strides.token + h * r.strides.head) * es;
+          copy(static_cast<uint8_t*>(data) + at, static_cast<const uint8_t*>(t.owned->data()) + at, run);
+        }
+    }
   }
   return js;
 }

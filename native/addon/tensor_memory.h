@@ -42,6 +42,13 @@ class NativeBlock {
   size_t bytes_;
 };
 
+// The rows x heads runs of headDim elements a strided output has at its strides: what a staged output copies back
+// (the elements between them are the caller's and stay untouched).
+struct OutputRuns {
+  int64_t rows = 0, heads = 0, headDim = 0;
+  TensorStrides strides;
+};
+
 // An element array of a call: where native code reads or writes it, and what backs it.
 struct TensorRef {
   void* data = nullptr;
@@ -50,6 +57,8 @@ struct TensorRef {
   std::shared_ptr<NativeBlock> owned;  // native memory used instead of (or as) the JS array
   Napi::Reference<Napi::Value> js;     // the JS typed array (the caller's, or the one made over `owned`)
   bool copyBack = false;               // owned stands in for the caller's array: copy into it on completion
+  bool strided = false;                // copy back only `runs` (a strided output)
+  OutputRuns runs;
   size_t bytes() const { return length * elementBytes; }
 };
 
@@ -68,6 +77,11 @@ TensorRef stageInput(const Args& a, const char* name, DType type, size_t expecte
 // An output of `expected` elements: the caller's array when the field is present (in place, or staged for an async
 // call), else a native one made here. `dtype` sets the JS array type of a native one (Float32Array or Uint16Array).
 TensorRef stageOutput(const Args& a, const char* name, DType type, size_t expected, bool async, ErrorCode shapeCode);
+// Strided tensors: the array holds at least `extent` elements (the span of its strides, core/problem_checks.h), and
+// an async call stages only those. An output copies back only its runs.
+TensorRef stageStridedInput(const Args& a, const char* name, DType type, size_t extent, bool async);
+TensorRef stageStridedOutput(const Args& a, const char* name, DType type, size_t extent, const OutputRuns& runs,
+                             bool async);
 // On the JS thread after the work: copies staged outputs into the caller's arrays; returns the JS array to hand
 // back. Throws DETACHED_BUFFER (as a JS error) when the caller's array no longer has its memory.
 Napi::Value finishOutput(Napi::Env env, TensorRef& t, const char* name);

@@ -12,6 +12,7 @@ void blindsight_plan_options_init(blindsight_plan_options* options) {
   options->text_keys = 1;
   options->block_m = 64;
   options->block_n = 64;
+  options->window_keeps_sinks = 1;
 }
 
 blindsight_status blindsight_plan_create(const blindsight_layout* layout, const blindsight_plan_options* options,
@@ -27,6 +28,7 @@ blindsight_status blindsight_plan_create(const blindsight_layout* layout, const 
     po.mask.textKeys = o.text_keys != 0;
     po.mask.bidirectionalImages = o.bidirectional_images != 0;
     po.mask.window = o.window;
+    po.mask.windowKeepsSinks = o.window_keeps_sinks != 0;
     po.blockM = o.block_m;
     po.blockN = o.block_n;
     po.exhaustive = o.exhaustive != 0;

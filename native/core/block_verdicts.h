@@ -20,7 +20,7 @@ class BlockVerdicts {
   enum Kind : uint8_t { Hidden = 0, Visible = 1, PerRow = 2 };
 
   BS_HD BlockVerdicts(HeadCategory c, const MaskOptions& o, int32_t q0, int32_t q1, int32_t qImage)
-      : q0_(q0), q1_(q1), window_(o.window) {
+      : q0_(q0), q1_(q1), window_(o.window), windowKeepsSinks_(o.windowKeepsSinks) {
     MaskOptions noWindow = o;
     noWindow.window = 0;  // the window is decided per key below
     const int32_t images[3] = {-1, qImage, qImage >= 0 ? qImage + 1 : 0};  // text, own image, another image
@@ -41,7 +41,7 @@ class BlockVerdicts {
     if (k >= q0_ && k < q1_) return PerRow;
     const int cls = kImage < 0 ? 0 : kImage == qImage_ ? 1 : 2;
     if (k >= q1_) return future_[cls * 2 + kSink] ? Visible : Hidden;
-    if (window_ > 0 && !kSink) {
+    if (window_ > 0 && !(kSink && windowKeepsSinks_)) {
       if (q0_ - k >= window_) return Hidden;    // older than the window for every row
       if (q1_ - 1 - k >= window_) return PerRow;  // the window's edge crosses the block
     }
@@ -50,6 +50,7 @@ class BlockVerdicts {
 
  private:
   int32_t q0_, q1_, window_, qImage_ = -1;
+  bool windowKeepsSinks_;
   bool past_[6] = {}, future_[6] = {};
 };
 

@@ -17,10 +17,18 @@ enum class HeadCategory : uint8_t { Dense = 0, Sink = 1, IntraImage = 2, IntraIm
 constexpr int kNumCategories = 4;
 
 struct MaskOptions {
-  int32_t window = 0;  // 0 = off; otherwise keys with q - k >= window are hidden unless they are sinks
+  int32_t window = 0;  // 0 = off; otherwise keys with q - k >= window are hidden (sinks too, unless windowKeepsSinks)
   bool textKeys = true;
   bool bidirectionalImages = false;
+  // Sinks stay visible beyond the window (StreamingLLM-style attention sinks). False gives a plain sliding window, as
+  // Gemma 3's local layers have.
+  bool windowKeepsSinks = true;
 };
+
+// Whether the window hides key k (k <= q) from query q: older than the window, and not a sink the window keeps.
+BS_HD bool window_hides(const MaskOptions& o, int32_t q, int32_t k, bool kSink) {
+  return o.window > 0 && q - k >= o.window && !(kSink && o.windowKeepsSinks);
+}
 
 BS_HD bool category_sees_sinks(HeadCategory c) {
   return c == HeadCategory::Sink || c == HeadCategory::IntraImageSink;
@@ -36,7 +44,7 @@ BS_HD bool mask_visible(HeadCategory c, const MaskOptions& o, int32_t q, int32_t
   const bool sameImage = qImage >= 0 && kImage == qImage;
   if (k > q) {
     if (!(o.bidirectionalImages && sameImage)) return false;  // rule 2; the window never hides future keys
-  } else if (o.window > 0 && q - k >= o.window && !kSink) {
+  } else if (window_hides(o, q, k, kSink)) {
     return false;  // rule 3
   }
   if (qImage < 0 || c == HeadCategory::Dense) return true;  // rule 4

@@ -23,7 +23,8 @@ int32_t alignUp(int32_t x, int32_t base, int32_t step) { return base + ((x - bas
 
 class Builder {
  public:
-  Builder(const Layout& L, const PlanOptions& o) : L_(L), o_(o), W_(o.mask.window) {}
+  Builder(const Layout& L, const PlanOptions& o)
+      : L_(L), o_(o), W_(o.mask.window), keepsSinks_(o.mask.window > 0 && o.mask.windowKeepsSinks) {}
 
   QuerySummary summarize(const QueryBlock& qb) const {
     QuerySummary s;
@@ -54,7 +55,7 @@ class Builder {
     const auto& m = o_.mask;
     const bool insideOwnImage = s.numImages == 1 && k0 >= s.imgBegin && k1 <= s.imgEnd;
     if (k1 - 1 > s.q0 && !(m.bidirectionalImages && s.allInOneImage() && insideOwnImage)) return false;
-    if (W_ > 0 && s.q1 - 1 - k0 >= W_ && L_.sinkCount(k0, k1) != k1 - k0) return false;
+    if (W_ > 0 && s.q1 - 1 - k0 >= W_ && !(keepsSinks_ && L_.sinkCount(k0, k1) == k1 - k0)) return false;
     if (c != HeadCategory::Dense && s.numImages > 0) {
       const bool tk = m.textKeys, sc = category_sees_sinks(c);
       const int64_t covered = (tk ? L_.textCount(k0, k1) : 0) + (sc ? L_.sinkCount(k0, k1) : 0) -
@@ -139,7 +140,9 @@ class Builder {
 
     if (!o_.exhaustive && kLocal0 > s.s0) {
       const bool needText = sparseRows && m.textKeys;
-      const bool needSinks = (denseRows && W_ > 0) ||
+      // Sinks before the runs are seen past the window only when the window keeps them; a plain window hides every
+      // key before lo(q0) from the whole block.
+      const bool needSinks = (denseRows && keepsSinks_) ||
                              (sparseRows && (category_sees_sinks(c) || m.textKeys ||
                                              (W_ > 0 && category_sees_own_image(c))));
       auto add = [&](GatherList list, int32_t b, int32_t e) {
@@ -147,10 +150,11 @@ class Builder {
       };
       if (needText) {
         const int32_t textFrom = std::clamp(lo(s, s.q0), s.s0, kLocal0);
-        add(GatherList::Sinks, L_.sinkIndexAt(s.s0), L_.sinkIndexAt(textFrom));
+        if (keepsSinks_) add(GatherList::Sinks, L_.sinkIndexAt(s.s0), L_.sinkIndexAt(textFrom));
         add(GatherList::Shared, L_.sharedIndexAt(textFrom), L_.sharedIndexAt(kLocal0));
       } else if (needSinks) {
-        add(GatherList::Sinks, L_.sinkIndexAt(s.s0), L_.sinkIndexAt(kLocal0));
+        const int32_t sinksFrom = keepsSinks_ ? s.s0 : std::clamp(lo(s, s.q0), s.s0, kLocal0);
+        add(GatherList::Sinks, L_.sinkIndexAt(sinksFrom), L_.sinkIndexAt(kLocal0));
       }
     }
     cp.gatherOffsets.push_back(static_cast<int32_t>(cp.gathers.size()));
@@ -164,7 +168,7 @@ class Builder {
     const int32_t lo = W_ > 0 ? std::max(s0, q - W_ + 1) : s0;
     const Segment& seg = L_.segments()[L_.segmentOf()[q]];
     if (seg.imageId < 0 || c == HeadCategory::Dense) {
-      int64_t n = (q + 1 - lo) + L_.sinkCount(s0, lo);
+      int64_t n = (q + 1 - lo) + (keepsSinks_ ? L_.sinkCount(s0, lo) : 0);
       if (seg.imageId >= 0 && m.bidirectionalImages) n += seg.end - q - 1;
       return n;
     }
@@ -173,10 +177,10 @@ class Builder {
     int64_t n = 0;
     if (lo < a)  // other tokens inside the window
       n += (tk ? L_.textCount(lo, a) : 0) + (sc ? L_.sinkCount(lo, a) : 0) - (tk && sc ? L_.textSinkCount(lo, a) : 0);
-    const int32_t e = std::min(lo, a);  // other tokens before the window: only sinks survive
-    if (e > s0) n += sc ? L_.sinkCount(s0, e) : (tk ? L_.textSinkCount(s0, e) : 0);
+    const int32_t e = std::min(lo, a);  // other tokens before the window: only sinks survive, if the window keeps them
+    if (e > s0 && keepsSinks_) n += sc ? L_.sinkCount(s0, e) : (tk ? L_.textSinkCount(s0, e) : 0);
     const int32_t ownLo = std::max(lo, a);
-    const int64_t ownSinksOutOfWindow = L_.sinkCount(a, ownLo);
+    const int64_t ownSinksOutOfWindow = keepsSinks_ ? L_.sinkCount(a, ownLo) : 0;
     if (category_sees_own_image(c)) {
       n += (q + 1 - ownLo) + ownSinksOutOfWindow + (m.bidirectionalImages ? b - q - 1 : 0);
     } else {
@@ -191,6 +195,7 @@ class Builder {
   const Layout& L_;
   const PlanOptions& o_;
   int32_t W_;
+  bool keepsSinks_;  // a window that sinks bypass (MaskOptions::windowKeepsSinks)
 };
 
 void validate(const PlanOptions& o) {

@@ -19,6 +19,7 @@
 #include "mask_rule.h"
 #include "plan_types.h"
 #include "plan_walk.h"
+#include "range_stats.h"
 
 namespace bs {
 
@@ -76,7 +77,17 @@ class Plan {
     return {cp.runOffsets.data(), cp.runs.data(), cp.gatherOffsets.data(), cp.gathers.data()};
   }
   GatherLists gatherLists() const { return {{gatherList(GatherList::Sinks), gatherList(GatherList::Shared)}}; }
+  // Visible pairs of category c between query tokens `queries` and key tokens `keys` (range_stats.h), in
+  // O(segments); the counter's tables are built on first use, thread-safely.
+  int64_t visiblePairs(HeadCategory c, TokenRange queries, TokenRange keys) const {
+    std::call_once(counterOnce_, [this] { counter_ = std::make_unique<PairCounter>(*layout_, options_.mask); });
+    return counter_->visiblePairs(c, queries, keys);
+  }
   BlockSpans spans(HeadCategory c, int32_t queryBlock) const { return BlockSpans(view(c), gatherLists(), queryBlock); }
+  // The same spans cut to the keys of a call's key range (clip false: the whole walk).
+  BlockSpans spans(HeadCategory c, int32_t queryBlock, TokenRange keys, bool clip) const {
+    return BlockSpans(view(c), gatherLists(), queryBlock, keys, clip);
+  }
   size_t bytes() const;
 
  private:
@@ -87,6 +98,8 @@ class Plan {
   void computeCategoryStats() const;
   mutable std::once_flag statsOnce_;
   mutable PlanStats stats_;
+  mutable std::once_flag counterOnce_;
+  mutable std::unique_ptr<PairCounter> counter_;
 };
 
 }  // namespace bs

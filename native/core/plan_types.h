@@ -32,6 +32,13 @@ struct GatherRange {
   int32_t end;
 };
 
+// A range of tokens [begin, end) in layout coordinates: a call's query or key tokens of one sequence
+// (call_ranges.h).
+struct TokenRange {
+  int32_t begin;
+  int32_t end;
+};
+
 static_assert(sizeof(KeyRun) == 12 && sizeof(GatherRange) == 12, "device code reads these records as three int32s");
 
 }  // namespace bs

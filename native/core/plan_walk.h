@@ -52,12 +52,30 @@ struct KeySpanT {
 };
 using KeySpan = KeySpanT<>;
 
-// The spans of one (category, query block): runs first, then gathered ranges. Index or iterate it.
+// The first index i in [lo, hi) with list[i] >= token (hi if none): list is sorted.
+template <class Load>
+BS_HD int32_t lowerBound(const int32_t* list, int32_t lo, int32_t hi, int32_t token) {
+  while (lo < hi) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (Load::load(list + mid) < token) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
+}
+
+// The spans of one (category, query block): runs first, then gathered ranges. Index or iterate it. With a key range
+// (a call over some of the keys, call_ranges.h), every span is cut to the keys inside it, so every part of a backend
+// that walks the spans (tile masks, work costs, the kernel) sees the same, smaller walk; a span may then be empty.
 template <class Load = PlainLoad>
 class BlockSpansT {
  public:
   BS_HD BlockSpansT(const CategoryPlanView& cp, const GatherLists& lists, int32_t queryBlock)
-      : runs_(cp.runs), gathers_(cp.gathers), lists_(lists) {
+      : BlockSpansT(cp, lists, queryBlock, TokenRange{0, 0}, false) {}
+  BS_HD BlockSpansT(const CategoryPlanView& cp, const GatherLists& lists, int32_t queryBlock, TokenRange keys, bool clip)
+      : runs_(cp.runs), gathers_(cp.gathers), lists_(lists), keys_(keys), clip_(clip) {
     run0_ = Load::load(cp.runOffsets + queryBlock);
     numRuns_ = Load::load(cp.runOffsets + queryBlock + 1) - run0_;
     gather0_ = Load::load(cp.gatherOffsets + queryBlock);
@@ -71,13 +89,25 @@ class BlockSpansT {
   BS_HD KeySpanT<Load> operator[](int32_t i) const {
     if (i < numRuns_) {
       const KeyRun* r = runs_ + run0_ + i;
-      return {nullptr, Load::load(&r->begin), Load::load(&r->end),
-              Load::load(&r->full) ? SpanKind::Full : SpanKind::Partial};
+      KeySpanT<Load> s{nullptr, Load::load(&r->begin), Load::load(&r->end),
+                       Load::load(&r->full) ? SpanKind::Full : SpanKind::Partial};
+      if (clip_) {
+        s.begin = s.begin > keys_.begin ? s.begin : keys_.begin;
+        s.end = s.end < keys_.end ? s.end : keys_.end;
+        if (s.end < s.begin) s.end = s.begin;
+      }
+      return s;
     }
     const GatherRange* g = gathers_ + gather0_ + (i - numRuns_);
     // The list is loaded as its underlying int32 (device read-only loads take plain scalar types only).
     const int32_t list = Load::load(reinterpret_cast<const int32_t*>(&g->list));
-    return {lists_.list[list], Load::load(&g->begin), Load::load(&g->end), SpanKind::Gathered};
+    KeySpanT<Load> s{lists_.list[list], Load::load(&g->begin), Load::load(&g->end), SpanKind::Gathered};
+    if (clip_) {
+      const int32_t b = lowerBound<Load>(s.list, s.begin, s.end, keys_.begin);
+      s.end = lowerBound<Load>(s.list, b, s.end, keys_.end);
+      s.begin = b;
+    }
+    return s;
   }
 
   class Iterator {
@@ -101,6 +131,8 @@ class BlockSpansT {
   const KeyRun* runs_;
   const GatherRange* gathers_;
   GatherLists lists_;
+  TokenRange keys_;
+  bool clip_;
   int32_t run0_, numRuns_, gather0_, numGathers_;
 };
 using BlockSpans = BlockSpansT<>;
@@ -124,6 +156,8 @@ class TileWalkT {
  public:
   BS_HD TileWalkT(const CategoryPlanView& cp, const GatherLists& lists, int32_t queryBlock)
       : spans_(cp, lists, queryBlock) {}
+  BS_HD TileWalkT(const CategoryPlanView& cp, const GatherLists& lists, int32_t queryBlock, TokenRange keys, bool clip)
+      : spans_(cp, lists, queryBlock, keys, clip) {}
 
   // The next tile, or false when the walk is done.
   BS_HD bool next(KeyTileT<Load>& t) {

@@ -6,8 +6,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "../core/error.h"
+#include "../core/problem_checks.h"
 #include "kernel.h"
 #include "level_kernels.h"
 #include "packed_kv.h"
@@ -22,21 +24,27 @@ int threadsFor(int threads, const ThreadPool& workers) { return std::clamp(threa
 
 }  // namespace
 
-void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa) {
+void attention(const Plan& plan, const AttentionProblem& call, int threads, Isa isa) {
   const AttendBlockFn kernel = kernelsFor(isa).attendBlock;
-  const WorkList work = orderWork(plan, problem);
+  // Every token as query and key unless the call names ranges.
+  std::optional<CallRanges> whole;
+  AttentionProblem problem = call;
+  if (!problem.ranges) problem.ranges = &whole.emplace(plan.layout());
+  resolveProblemStrides(problem, problem.ranges->queryRows(), problem.ranges->keyRows());  // defaults where unset
+  const std::vector<QueryPiece> pieces = queryPieces(plan, *problem.ranges);
+  const WorkList work = orderWork(plan, problem, pieces);
   // The calling thread (the JS thread, or the libuv worker of an async call) is worker 0 of the job and the pool
   // supplies the rest, so a call uses exactly n threads; concurrent calls queue on the pool rather than add threads.
   std::shared_ptr<ThreadPool> workers = pool();
   const int n = threadsFor(threads, *workers);
-  const TileMasks masks(plan, problem, *workers, n);
+  const TileMasks masks(plan, problem, pieces, *workers, n);
   const PackedKv kv = packKv(plan, problem, *workers, n);
   std::vector<Scratch> scratch(n);
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
     const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
-    const BlockMasks blockMasks{masks.masks(w.category, w.queryBlock), masks.storedKeys(w.category, w.queryBlock)};
-    kernel(plan, problem, kv.view, stack, w.queryBlock, blockMasks, scratch[worker]);
+    const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
+    kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker]);
   });
 }
 

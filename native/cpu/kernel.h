@@ -16,6 +16,7 @@
 
 #include "../core/plan.h"
 #include "../core/problem.h"
+#include "work_order.h"
 
 namespace bs::cpu {
 
@@ -64,16 +65,18 @@ struct HeadStack {
   HeadCategory category;
 };
 
-// Where the kernel reads K and V: element (token, kvHead, c) is at k[token * tokenStride + kvHead * headStride + c].
-// The backend passes head-major copies when there are several KV heads (see packed_kv.h).
+// Where the kernel reads K and V: element (key row, kvHead, c) is at k[row * tokenStride + kvHead * headStride + c],
+// with key row = token + the piece's keyDelta. The backend passes head-major copies unless the caller's K and V are
+// laid out so already (see packed_kv.h).
 struct KvView {
   const void* k;
   const void* v;
   int64_t tokenStride;
   int64_t headStride;
-  // [numKvHeads][numTokens]: 1 where the token's k or v row (of that KV head) holds a NaN or an infinity; null when
-  // every row is finite (packed_kv.h scans them). Tiles with such keys are computed pair by pair, so a non-finite
-  // value reaches exactly the rows that see it.
+  int64_t rows;  // key rows of the call
+  // [numKvHeads][rows]: 1 where the key row's k or v (of that KV head) holds a NaN or an infinity; null when every
+  // row is finite (packed_kv.h scans them). Tiles with such keys are computed pair by pair, so a non-finite value
+  // reaches exactly the rows that see it.
   const uint8_t* nonFinite = nullptr;
 };
 
@@ -83,8 +86,8 @@ struct BlockMasks {
   int32_t keys;
 };
 
-using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t qbIndex,
-                               const BlockMasks& masks, Scratch&);
+using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&,
+                               const QueryPiece& piece, const BlockMasks& masks, Scratch&);
 // A tight loop of independent FMAs on a level's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
 

@@ -1,5 +1,5 @@
-// The K/V copy the CPU backend makes before a call: head-major copies of K and V ([numKvHeads][numTokens][headDim])
-// when there are several KV heads, reused across calls.
+// The K/V copy the CPU backend makes before a call: head-major copies of K and V ([numKvHeads][key rows][headDim])
+// unless the caller's K and V are laid out so already, reused across calls.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -20,14 +20,15 @@ struct FreeDeleter {
 };
 using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
 
-// Head-major copies of K and V ([numKvHeads][numTokens][headDim]) when there are several KV heads. In the caller's
-// token-major layout one head's rows are 512-byte pieces at a stride of numKvHeads x 512 bytes: short streams the
-// hardware prefetchers do not follow, so without reuse from other heads the kernel waits on memory (measured on the
-// Zen 4 VM: 67 useful GFLOP/s per core for 4 KV heads without GQA, 96 with one contiguous head). The copy costs one
-// pass over K and V (milliseconds against seconds of attention) and K + V of extra memory.
+// Head-major copies of K and V ([numKvHeads][key rows][headDim]) when there are several KV heads in a token-major
+// layout. There one head's rows are 512-byte pieces at a stride of numKvHeads x 512 bytes: short streams the hardware
+// prefetchers do not follow, so without reuse from other heads the kernel waits on memory (measured on the Zen 4 VM:
+// 67 useful GFLOP/s per core for 4 KV heads without GQA, 96 with one contiguous head). The copy costs one pass over K
+// and V (milliseconds against seconds of attention) and K + V of extra memory. A head-major cache (each head's rows
+// contiguous: token stride = headDim, the layout llama.cpp's KV cache views have), or a single KV head, is read in
+// place.
 // The same pass flags the (token, KV head) rows of k or v that hold a NaN or an infinity (KvView::nonFinite), so the
-// kernel can give those keys exact IEEE arithmetic pair by pair; with one KV head, where nothing is copied, it only
-// reads K and V.
+// kernel can give those keys exact IEEE arithmetic pair by pair; where nothing is copied it only reads K and V.
 struct PackedKv {
   Buffer k, v;
   KvView view;

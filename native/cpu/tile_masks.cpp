@@ -4,30 +4,29 @@
 
 namespace bs::cpu {
 
-BlockVerdicts blockVerdicts(const Plan& plan, HeadCategory c, int32_t b) {
-  const QueryBlock& qb = plan.queryBlocks()[b];
-  return BlockVerdicts(c, plan.options().mask, qb.begin, qb.end, plan.layout().imageIds()[qb.begin]);
+BlockVerdicts blockVerdicts(const Plan& plan, HeadCategory c, const QueryPiece& piece) {
+  return BlockVerdicts(c, plan.options().mask, piece.begin, piece.end, plan.layout().imageIds()[piece.begin]);
 }
 
-TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPool& pool, int threads) {
-  const auto& qbs = plan.queryBlocks();
-  const auto numBlocks = static_cast<int32_t>(qbs.size());
+TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, const std::vector<QueryPiece>& pieces,
+                     ThreadPool& pool, int threads) {
+  const auto numPieces = static_cast<int32_t>(pieces.size());
   const Layout& L = plan.layout();
   const int32_t* imageIds = L.imageIds().data();
   const uint8_t* sinks = L.sinkFlags().data();
   std::array<bool, kNumCategories> used{};
   for (int h = 0; h < problem.numHeads; ++h) used[static_cast<int>(problem.heads[h])] = true;
-  std::vector<std::pair<int, int32_t>> items;  // (category, query block) with stored keys
+  std::vector<std::pair<int, int32_t>> items;  // (category, query piece) with stored keys
   int64_t total = 0;
   for (int c = 0; c < kNumCategories; ++c) {
     if (!used[c]) continue;
     const auto cat = static_cast<HeadCategory>(c);
-    offset_[c].assign(numBlocks, 0);
-    keys_[c].assign(numBlocks, 0);
-    for (int32_t b = 0; b < numBlocks; ++b) {
-      const BlockVerdicts verdicts = blockVerdicts(plan, cat, b);
+    offset_[c].assign(numPieces, 0);
+    keys_[c].assign(numPieces, 0);
+    for (int32_t b = 0; b < numPieces; ++b) {
+      const BlockVerdicts verdicts = blockVerdicts(plan, cat, pieces[b]);
       int32_t keys = 0;
-      for (const KeySpan span : plan.spans(cat, b)) {
+      for (const KeySpan span : pieces[b].spans(plan, cat)) {
         if (span.full()) continue;
         for (int32_t i = 0; i < span.size(); ++i) {
           const int32_t k = span.token(i);
@@ -37,7 +36,7 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
       offset_[c][b] = total;
       keys_[c][b] = keys;
       if (keys == 0) continue;
-      const int64_t passes = (qbs[b].end - qbs[b].begin + kLanes - 1) / kLanes;
+      const int64_t passes = (pieces[b].rows() + kLanes - 1) / kLanes;
       total += keys * passes;
       items.emplace_back(c, b);
     }
@@ -48,12 +47,12 @@ TileMasks::TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPo
   pool.parallelFor(static_cast<int64_t>(items.size()), threads, [&](int, int64_t item) {
     const auto [c, b] = items[item];
     const auto cat = static_cast<HeadCategory>(c);
-    const QueryBlock& qb = qbs[b];
-    const BlockVerdicts verdicts = blockVerdicts(plan, cat, b);
+    const QueryPiece& qb = pieces[b];
+    const BlockVerdicts verdicts = blockVerdicts(plan, cat, qb);
     uint64_t* out = bits_.data() + offset_[c][b];
     for (int32_t q0 = qb.begin; q0 < qb.end; q0 += kLanes) {
       const int32_t rows = std::min(kLanes, qb.end - q0);
-      for (const KeySpan span : plan.spans(cat, b)) {
+      for (const KeySpan span : qb.spans(plan, cat)) {
         if (span.full()) continue;
         for (int32_t i = 0; i < span.size(); ++i) {
           const int32_t k = span.token(i);

@@ -7,8 +7,9 @@
 // key is seen alike by all rows, and the kernel reads its verdict from the block's BlockVerdicts as it builds a tile.
 // So the bits stay O(numTokens) however many sinks and text tokens the plan gathers.
 //
-// Layout: for each used category and query block, for each kLanes-row pass, one 64-bit row mask per stored key, in
-// the order the kernel visits the keys (partial runs, then gathered ranges).
+// Layout: for each used category and query piece (work_order.h: a query block's rows in the call), for each kLanes-row
+// pass, one 64-bit row mask per stored key, in the order the kernel visits the keys (partial runs, then gathered
+// ranges, all cut to the call's key range).
 #pragma once
 #include <array>
 #include <cstdint>
@@ -18,18 +19,20 @@
 #include "../core/plan.h"
 #include "../core/problem.h"
 #include "thread_pool.h"
+#include "work_order.h"
 
 namespace bs::cpu {
 
-// The verdict classes of query block b's keys under category c.
-BlockVerdicts blockVerdicts(const Plan& plan, HeadCategory c, int32_t b);
+// The verdict classes of a query piece's keys under category c.
+BlockVerdicts blockVerdicts(const Plan& plan, HeadCategory c, const QueryPiece& piece);
 
 class TileMasks {
  public:
   // Evaluates mask_visible for the categories `problem.heads` uses, on up to `threads` threads of `pool`.
-  TileMasks(const Plan& plan, const AttentionProblem& problem, ThreadPool& pool, int threads);
-  // Masks of query block qb under category c: pass p (rows [begin + p*kLanes, ...)) starts at
-  // masks(c, qb) + p * storedKeys(c, qb); null when the block stores none.
+  TileMasks(const Plan& plan, const AttentionProblem& problem, const std::vector<QueryPiece>& pieces, ThreadPool& pool,
+            int threads);
+  // Masks of query piece qb under category c: pass p (rows [begin + p*kLanes, ...)) starts at
+  // masks(c, qb) + p * storedKeys(c, qb); null when the piece stores none.
   const uint64_t* masks(HeadCategory c, int32_t qb) const {
     const int ci = static_cast<int>(c);
     return keys_[ci][qb] ? bits_.data() + offset_[ci][qb] : nullptr;

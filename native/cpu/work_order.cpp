@@ -9,10 +9,10 @@
 namespace bs::cpu {
 namespace {
 
-// Whether categories a and b visit the same keys of query block `block`, as the same spans.
-bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, int32_t block) {
+// Whether categories a and b visit the same keys of a query piece, as the same spans.
+bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, const QueryPiece& piece) {
   if (a == b) return true;
-  const BlockSpans sa = plan.spans(a, block), sb = plan.spans(b, block);
+  const BlockSpans sa = piece.spans(plan, a), sb = piece.spans(plan, b);
   if (sa.numRuns() != sb.numRuns() || sa.numGathers() != sb.numGathers()) return false;
   for (int32_t i = 0; i < sa.size(); ++i) {
     const KeySpan x = sa[i], y = sb[i];
@@ -23,9 +23,25 @@ bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, int32_t block
 
 }  // namespace
 
-WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
+std::vector<QueryPiece> queryPieces(const Plan& plan, const CallRanges& ranges) {
   const auto& qbs = plan.queryBlocks();
-  const size_t numBlocks = qbs.size();
+  std::vector<QueryPiece> pieces;
+  if (ranges.wholeLayout()) pieces.reserve(qbs.size());
+  for (int32_t seq = 0; seq < ranges.numSequences(); ++seq) {
+    const TokenRange q = ranges.queries(seq);
+    if (q.begin >= q.end) continue;
+    // Query blocks are in token order and never straddle a sequence: the first one ending after q.begin starts the
+    // range's blocks.
+    auto it = std::upper_bound(qbs.begin(), qbs.end(), q.begin, [](int32_t t, const QueryBlock& b) { return t < b.end; });
+    for (; it != qbs.end() && it->begin < q.end; ++it)
+      pieces.push_back({static_cast<int32_t>(it - qbs.begin()), std::max(it->begin, q.begin), std::min(it->end, q.end),
+                        ranges.keys(seq), !ranges.allKeys(seq), ranges.queryDelta(seq), ranges.keyDelta(seq)});
+  }
+  return pieces;
+}
+
+WorkList orderWork(const Plan& plan, const AttentionProblem& problem, const std::vector<QueryPiece>& pieces) {
+  const size_t numBlocks = pieces.size();
   // Cost of one head's item per (category, query block); categories, not heads, so this is O(4 * plan) however many
   // heads.
   std::array<std::vector<int64_t>, kNumCategories> cost;
@@ -35,10 +51,10 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
     if (!used[c]) continue;
     cost[c].resize(numBlocks);
     for (size_t b = 0; b < numBlocks; ++b) {
-      const BlockTotals t = blockTotals(plan.spans(static_cast<HeadCategory>(c), static_cast<int32_t>(b)), kKeyTile);
+      const BlockTotals t = blockTotals(pieces[b].spans(plan, static_cast<HeadCategory>(c)), kKeyTile);
       // The kernel concatenates gathered ranges into whole tiles (kernel/key_tiles.h).
       const int64_t tiles = t.runTiles + (t.gatheredKeys + kKeyTile - 1) / kKeyTile;
-      cost[c][b] = estimatedCost(qbs[b].end - qbs[b].begin, t.runKeys + t.gatheredKeys, tiles);
+      cost[c][b] = estimatedCost(pieces[b].rows(), t.runKeys + t.gatheredKeys, tiles);
     }
   }
 
@@ -51,10 +67,10 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
   const int32_t* segmentOf = plan.layout().segmentOf().data();
   std::vector<bool> taken(group);
   for (size_t b = 0; b < numBlocks; ++b) {
-    const QueryBlock& qb = qbs[b];
+    const QueryPiece& qb = pieces[b];
     // A block of a whole pass or more fills the lanes already; stacking it measured no faster and would make the
     // items coarser.
-    const int32_t cap = qb.end - qb.begin < kLanes ? kMaxStackedHeads : 1;
+    const int32_t cap = qb.rows() < kLanes ? kMaxStackedHeads : 1;
     const bool text = imageIds[qb.begin] < 0 && segmentOf[qb.begin] == segmentOf[qb.end - 1];
     for (int kv = 0; kv < problem.numKvHeads; ++kv) {
       const int h0 = kv * group;
@@ -68,7 +84,7 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem) {
           const HeadCategory cj = problem.heads[h0 + j];
           // Text rows see the same keys under every category (the element rule ignores the category for them), so
           // their stacks mix categories when the plan agrees, as it does by construction.
-          if (cj != cat && !(text && samePlanRow(plan, cat, cj, static_cast<int32_t>(b)))) continue;
+          if (cj != cat && !(text && samePlanRow(plan, cat, cj, qb))) continue;
           taken[j] = true;
           out.heads.push_back(h0 + j);
           ++w.numHeads;

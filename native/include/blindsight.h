@@ -145,10 +145,13 @@ typedef struct blindsight_plan blindsight_plan;
 typedef struct blindsight_plan_options {
   int32_t text_keys;            /* image queries of sparse heads also see every text key (default 1) */
   int32_t bidirectional_images; /* tokens of one image see each other both ways, Gemma 3 style (default 0) */
-  int32_t window;               /* sliding window W; 0 = none (default). Keys with q - k >= W are hidden unless sinks */
+  int32_t window;               /* sliding window W; 0 = none (default). Keys with q - k >= W are hidden, sinks too
+                                   unless window_keeps_sinks */
   int32_t block_m;              /* query tokens per block: a multiple of 8 in [8, 256] (default 64) */
   int32_t block_n;              /* key tokens per block: a multiple of 8 in [8, 256] (default 64) */
   int32_t exhaustive;           /* verification mode: every block visited with the element rule (default 0) */
+  int32_t window_keeps_sinks;   /* sinks stay visible beyond the window (default 1); 0: a plain sliding window, as
+                                   Gemma 3's local layers have */
 } blindsight_plan_options;
 
 /* Fills in the defaults listed above. */

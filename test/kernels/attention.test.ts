@@ -60,6 +60,8 @@ const OPTIONS: RefOptions[] = [
   { textKeys: true, bidirectionalImages: true, window: null },
   { textKeys: false, bidirectionalImages: true, window: 23 },
   { textKeys: true, bidirectionalImages: false, window: 70 },
+  // Gemma 3's local layers: a plain window (sinks too are hidden past it), bidirectional images.
+  { textKeys: true, bidirectionalImages: true, window: 29, windowKeepsSinks: false },
 ];
 
 describe.each(isas)('CPU kernel, ISA %s, against the float64 reference', (isa) => {

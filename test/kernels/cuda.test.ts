@@ -34,6 +34,8 @@ const OPTIONS: RefOptions[] = [
   { textKeys: true, bidirectionalImages: true, window: null },
   { textKeys: false, bidirectionalImages: true, window: 23 },
   { textKeys: true, bidirectionalImages: false, window: 70 },
+  // Gemma 3's local layers: a plain window (sinks too are hidden past it), bidirectional images.
+  { textKeys: true, bidirectionalImages: true, window: 29, windowKeepsSinks: false },
 ];
 
 const small = Layout.fromSegments([[{ kind: 'text', length: 7 }, { kind: 'image', length: 9 }]]);
@@ -143,7 +145,7 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
       const numHeads = numKvHeads * (1 + (seed % 4));
       const heads: HeadCategory[] = Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[(h * 7 + seed) % 4]);
       const codes = new Uint8Array(heads.map((c) => HEAD_CATEGORIES.indexOf(c)));
-      const handle = new addon.NativePlan(new addon.NativeLayout({ cuSeqlens: L.cuSeqlens, imageIds: L.imageIds, sinkFlags: L.sinkFlags }), { blockM, blockN, window: o.window ?? 0, textKeys: o.textKeys, bidirectionalImages: o.bidirectionalImages, exhaustive: seed === 5 });
+      const handle = new addon.NativePlan(new addon.NativeLayout({ cuSeqlens: L.cuSeqlens, imageIds: L.imageIds, sinkFlags: L.sinkFlags }), { blockM, blockN, window: o.window ?? 0, windowKeepsSinks: o.windowKeepsSinks, textKeys: o.textKeys, bidirectionalImages: o.bidirectionalImages, exhaustive: seed === 5 });
       const { items, tiles } = addon.inspect({ plan: handle, heads: codes, numKvHeads, rowsPerCta, keysPerTile });
       checkLaunch(plan, heads, numHeads, numKvHeads, rowsPerCta, keysPerTile, items, tiles);
     }

@@ -35,6 +35,8 @@ export interface RefOptions {
   bidirectionalImages: boolean;
   /** null = no window; otherwise an integer >= 1 */
   window: number | null;
+  /** sinks stay visible beyond the window (default true); false: a plain sliding window */
+  windowKeepsSinks?: boolean;
 }
 
 function checkOptions(o: RefOptions): void {
@@ -100,8 +102,8 @@ export function refVisible(L: RefLayout, q: number, k: number, cat: Cat, o: RefO
   // Rules 2-3: the base mask.
   let base: boolean;
   if (k <= q) {
-    // causal; sliding window hides old keys unless they are sinks
-    base = o.window === null || q - k < o.window || kIsSink;
+    // causal; sliding window hides old keys unless they are sinks (and the window keeps sinks)
+    base = o.window === null || q - k < o.window || (kIsSink && o.windowKeepsSinks !== false);
   } else {
     // future keys only via bidirectional images; never affected by the window
     base = o.bidirectionalImages && sameImage;
@@ -139,6 +141,10 @@ export function refVisiblePairs(L: RefLayout, cat: Cat, o: RefOptions): number {
  * Plain float64 masked softmax attention. For every (token, head): scores over
  * the visible keys of its own sequence, max-subtracted softmax, weighted sum of V.
  * lse = natural log of sum over visible keys of exp(scaled score).
+ *
+ * keyRanges (begin, end per sequence) restricts the keys to those ranges: the
+ * partial result of a KV shard. A row whose weights sum to zero (no visible key
+ * in the range, or only scores of -inf) has out 0 and lse -inf.
  */
 export function refAttention(a: {
   q: ArrayLike<number>;
@@ -151,6 +157,7 @@ export function refAttention(a: {
   headDim: number;
   scale?: number;
   options: RefOptions;
+  keyRanges?: ArrayLike<number>;
 }): { out: Float64Array; lse: Float64Array } {
   const { layout: L, heads, numHeads, numKvHeads, headDim, options } = a;
   const N = L.numTokens;
@@ -184,7 +191,10 @@ export function refAttention(a: {
       // scores over visible keys
       let n = 0;
       let max = -Infinity;
-      for (let k = start; k < end; k++) {
+      let nan = false;
+      const kBegin = a.keyRanges ? a.keyRanges[2 * s]! : start;
+      const kEnd = a.keyRanges ? a.keyRanges[2 * s + 1]! : end;
+      for (let k = Math.max(start, kBegin); k < Math.min(end, kEnd); k++) {
         if (!refVisible(L, q, k, cat, options)) continue;
         const kOff = (k * numKvHeads + kvh) * headDim;
         let dot = 0;
@@ -194,8 +204,13 @@ export function refAttention(a: {
         scores[n] = sc;
         n++;
         if (sc > max) max = sc;
+        if (sc !== sc) nan = true;
       }
-      if (n === 0) throw new Error(`token ${q} head ${h} sees no key (cannot happen: q always sees itself)`);
+      if (n === 0 && !a.keyRanges) throw new Error(`token ${q} head ${h} sees no key (cannot happen: q always sees itself)`);
+      if (max === -Infinity && !nan) {
+        lse[q * numHeads + h] = -Infinity; // no weight at all: out stays 0
+        continue;
+      }
 
       // max-subtracted softmax
       let sum = 0;

@@ -9,6 +9,8 @@ const optionSets: RefOptions[] = [
   { textKeys: false, bidirectionalImages: true, window: 37 },
   { textKeys: true, bidirectionalImages: false, window: 5 },
   { textKeys: true, bidirectionalImages: true, window: 64 },
+  // Gemma 3's local layers: a plain window (sinks too are hidden past it), bidirectional images.
+  { textKeys: true, bidirectionalImages: true, window: 29, windowKeepsSinks: false },
 ];
 
 function planOf(L: Layout, o: RefOptions, extra: PlanOptions = {}): MaskPlan {

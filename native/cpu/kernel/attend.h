@@ -34,17 +34,17 @@ template <class S>
 bool ownTokenNonFinite(const S& s) {
   if (!s.nonFiniteKv) return false;
   for (int i = 0; i < s.rows; ++i)
-    if (s.nonFiniteKv[s.laneToken[i]]) return true;
+    if (s.keyNonFinite(s.laneToken[i])) return true;
   return false;
 }
 
 // Passes of up to kLanes lanes over the stack's (head, row) pairs, head-major: lane g of the item is row
 // g % blockRows of head g / blockRows. A single head's passes are the block's rows in kLanes steps.
 template <DType In, bool Dot>
-void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
-             const BlockMasks& masks, Scratch& scratch) {
-  ItemState<In, Dot> s(plan, p, kv, stack, qbIndex, masks, scratch);
-  const BlockSpans spans = plan.spans(s.cat, qbIndex);
+void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack,
+             const QueryPiece& piece, const BlockMasks& masks, Scratch& scratch) {
+  ItemState<In, Dot> s(plan, p, kv, stack, piece, masks, scratch);
+  const BlockSpans spans = piece.spans(plan, s.cat);
   const int32_t lanes = stack.count * s.blockRows;
   for (int32_t g0 = 0; g0 < lanes; g0 += kLanes) {
     s.rows = std::min(kLanes, lanes - g0);
@@ -67,12 +67,12 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
 }  // namespace
 }  // namespace kernel
 
-void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
-                 const BlockMasks& masks, Scratch& scratch) {
+void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack,
+                 const QueryPiece& piece, const BlockMasks& masks, Scratch& scratch) {
   switch (p.inputType) {
-    case DType::F32: kernel::runItem<DType::F32, false>(plan, p, kv, stack, qbIndex, masks, scratch); break;
-    case DType::F16: kernel::runItem<DType::F16, false>(plan, p, kv, stack, qbIndex, masks, scratch); break;
-    case DType::BF16: kernel::runItem<DType::BF16, BS_SIMD_DOT_BF16 != 0>(plan, p, kv, stack, qbIndex, masks, scratch); break;
+    case DType::F32: kernel::runItem<DType::F32, false>(plan, p, kv, stack, piece, masks, scratch); break;
+    case DType::F16: kernel::runItem<DType::F16, false>(plan, p, kv, stack, piece, masks, scratch); break;
+    case DType::BF16: kernel::runItem<DType::BF16, BS_SIMD_DOT_BF16 != 0>(plan, p, kv, stack, piece, masks, scratch); break;
   }
 }
 

@@ -1,8 +1,10 @@
 // The epilogue of a pass: each lane's output row normalised by its softmax sum and written in the output type, and
 // its log-sum-exp. Large f32 outputs stream their rows' whole cache lines past the caches (constants.h,
-// kStreamOutBytes).
+// kStreamOutBytes). A row whose weights sum to 0 — it sees no key of the call's key range (a shard of the keys), or
+// only keys of score -inf — has output 0 and lse -inf: the partial result that merges as nothing.
 #pragma once
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -16,13 +18,16 @@ namespace {
 template <class S>
 inline void storeRows(S& s) {
   for (int i = 0; i < s.rows; ++i) {
-    const int64_t token = s.laneToken[i];
+    const int64_t row = s.queryRow(s.laneToken[i]);
     const int head = s.laneHead[i];
-    // l > 0: every row sees at least itself. A poisoned lane (a non-finite q row) is NaN throughout.
-    const bool poisoned = (s.poisoned >> i) & 1;
-    const float inv = poisoned ? std::numeric_limits<float>::quiet_NaN() : 1.0f / s.l[i];
+    // A poisoned lane (a non-finite q row) that sees a key is NaN throughout. l == 0: no weight at all, so the
+    // output is 0 (even where a weight-0 key's value was infinite).
+    const bool empty = s.l[i] == 0.0f;
+    const bool poisoned = ((s.poisoned >> i) & 1) && !empty;
+    const float inv = poisoned ? std::numeric_limits<float>::quiet_NaN() : empty ? 0.0f : 1.0f / s.l[i];
     float* acc = s.o + static_cast<size_t>(i) * s.dp;
-    const int64_t at = token * s.qStride + static_cast<int64_t>(head) * s.d;
+    if (empty) std::fill(acc, acc + s.d, 0.0f);
+    const int64_t at = row * s.outStrides.token + head * s.outStrides.head;
     const int d = s.d;
     if (s.p.outputType == DType::F32) {
       // Scaled on the way out: one pass over the accumulator, which the short items of sparse heads notice.
@@ -55,9 +60,10 @@ inline void storeRows(S& s) {
     // saturated at +-FLT_MAX stands for a score beyond the f32 range, whose lse is too: +-inf.
     if (s.p.lse) {
       const float m = s.m[i];
-      s.p.lse[token * s.p.numHeads + head] = poisoned ? inv
-                                             : std::fabs(m) == FLT_MAX ? std::copysign(INFINITY, m)
-                                                                       : std::fabs(s.p.scale) * m + std::log(s.l[i]);
+      s.p.lse[row * s.p.numHeads + head] = poisoned ? inv
+                                           : empty ? -INFINITY
+                                           : std::fabs(m) == FLT_MAX ? std::copysign(INFINITY, m)
+                                                                     : std::fabs(s.p.scale) * m + std::log(s.l[i]);
     }
   }
 }

@@ -1,4 +1,4 @@
-// The state of one work item — a query block for a stack of query heads that share a KV head and a plan — as every
+// The state of one work item — a query piece for a stack of query heads that share a KV head and a plan — as every
 // part of the kernel reads it: where q, K, V and the outputs are, the scratch buffers the parts share, and the lanes
 // of the current pass. The parts (prologue.h, key_tiles.h, mainloop.h, epilogue.h) are functions of it; attend.h
 // runs them in order.
@@ -30,14 +30,14 @@ struct ItemState {
   const AttentionProblem& p;
   const KvView& kv;
   const HeadStack& stack;
-  const int32_t qbIndex;
-  const QueryBlock& qb;
+  // The piece's rows (qb.begin .. qb.end - 1, inside one plan query block) and keys.
+  const QueryPiece& qb;
   const HeadCategory cat;
   const int32_t d;
   const int32_t dp;        // headDim rounded up to whole vectors: rows of the output accumulator
   const int32_t vpStride;  // headDim rounded up to 32: rows of interleaved bf16 value pairs
   const int32_t blockRows;
-  const int64_t qStride;
+  const TensorStrides qStrides, outStrides;
   const int64_t kvStride;
   const int64_t kvHeadOffset;
   // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
@@ -46,7 +46,7 @@ struct ItemState {
   // Scores are sign(scale) * q.k (qSign folded into Q^T) and weights 2^(expScale (s - m)), expScale = |scale| log2 e.
   const float qSign;
   const float expScale;
-  // This KV head's non-finite k / v rows (KvView::nonFinite), or null.
+  // This KV head's non-finite k / v key rows (KvView::nonFinite), or null; index with keyRow().
   const uint8_t* nonFiniteKv;
   bool streamed = false;
   // Which keys every row of the block sees alike (core/block_verdicts.h), with the layout's per-token classes; the
@@ -70,21 +70,20 @@ struct ItemState {
   float *qt, *st, *o, *m, *l, *alpha, *kc, *vc, *rowTmp;
   uint32_t* pp;
 
-  ItemState(const Plan& plan_, const AttentionProblem& p_, const KvView& kv_, const HeadStack& stack_, int32_t qbIndex_,
-            const BlockMasks& masks_, Scratch& scratch)
-      : plan(plan_), p(p_), kv(kv_), stack(stack_), qbIndex(qbIndex_), qb(plan_.queryBlocks()[qbIndex_]),
+  ItemState(const Plan& plan_, const AttentionProblem& p_, const KvView& kv_, const HeadStack& stack_,
+            const QueryPiece& piece, const BlockMasks& masks_, Scratch& scratch)
+      : plan(plan_), p(p_), kv(kv_), stack(stack_), qb(piece),
         cat(stack_.category), d(p_.headDim), dp(roundUp(p_.headDim, W)), vpStride(roundUp(p_.headDim, 32)),
-        blockRows(qb.end - qb.begin), qStride(static_cast<int64_t>(p_.numHeads) * p_.headDim),
+        blockRows(piece.rows()), qStrides(p_.qStrides), outStrides(p_.outStrides),
         kvStride(kv_.tokenStride),
         kvHeadOffset(static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) * kv_.headStride),
         direct(In == DType::F32 && p_.headDim % W == 0),
-        streamOut(p_.outputType == DType::F32 &&
-                  static_cast<int64_t>(plan_.layout().numTokens()) * qStride * 4 >= kStreamOutBytes),
+        streamOut(p_.outputType == DType::F32 && queryRows(p_, plan_) * p_.numHeads * p_.headDim * 4 >= kStreamOutBytes),
         qSign(p_.scale < 0 ? -1.0f : 1.0f), expScale(std::min(std::fabs(p_.scale) * kLog2e, FLT_MAX)),
         nonFiniteKv(kv_.nonFinite ? kv_.nonFinite + static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) *
-                                                         plan_.layout().numTokens()
+                                                         kv_.rows
                                   : nullptr),
-        verdicts(stack_.category, plan_.options().mask, qb.begin, qb.end, plan_.layout().imageIds()[qb.begin]),
+        verdicts(stack_.category, plan_.options().mask, piece.begin, piece.end, plan_.layout().imageIds()[piece.begin]),
         imageIds(plan_.layout().imageIds().data()), sinkFlags(plan_.layout().sinkFlags().data()), masks(masks_) {
     if (stack.count > 1 && masks.keys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(masks.keys));
     const size_t rowBuf = rowBufferFloats();
@@ -106,11 +105,19 @@ struct ItemState {
 
   size_t rowBufferFloats() const { return static_cast<size_t>(std::max(dp, vpStride)); }
 
-  const Elem* qRow(int i) const {
-    return static_cast<const Elem*>(p.q) + laneToken[i] * qStride + static_cast<int64_t>(laneHead[i]) * d;
+  static int64_t queryRows(const AttentionProblem& p, const Plan& plan) {
+    return p.ranges ? p.ranges->queryRows() : plan.layout().numTokens();
   }
-  const Elem* kRow(int32_t token) const { return static_cast<const Elem*>(kv.k) + token * kvStride + kvHeadOffset; }
-  const Elem* vRow(int32_t token) const { return static_cast<const Elem*>(kv.v) + token * kvStride + kvHeadOffset; }
+
+  // Rows of the call's tensors: q, out and lse hold query rows, k and v key rows (core/call_ranges.h).
+  int64_t queryRow(int32_t token) const { return token + qb.queryDelta; }
+  int64_t keyRow(int32_t token) const { return token + qb.keyDelta; }
+  const Elem* qRow(int i) const {
+    return static_cast<const Elem*>(p.q) + queryRow(laneToken[i]) * qStrides.token + laneHead[i] * qStrides.head;
+  }
+  const Elem* kRow(int32_t token) const { return static_cast<const Elem*>(kv.k) + keyRow(token) * kvStride + kvHeadOffset; }
+  const Elem* vRow(int32_t token) const { return static_cast<const Elem*>(kv.v) + keyRow(token) * kvStride + kvHeadOffset; }
+  bool keyNonFinite(int32_t token) const { return nonFiniteKv[keyRow(token)] != 0; }
 
   // One input row as f32: the row itself for f32 inputs, else widened into dst.
   const float* widen(const Elem* src, float* dst) const {

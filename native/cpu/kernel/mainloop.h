@@ -93,7 +93,7 @@ inline void sparseTile(S& s, const TileKeys& t, const uint64_t* bits, bool exact
     for (int x = 0; x < count[i]; ++x) {
       const int32_t key = t.key[keysOf[i][x]];
       float sc = simd::dot(qr, s.widen(s.kRow(key), s.kc), s.d) * s.qSign;
-      if (!(exact && s.nonFiniteKv[key])) sc = std::min(FLT_MAX, std::max(-FLT_MAX, sc));  // finite inputs saturate
+      if (!(exact && s.keyNonFinite(key))) sc = std::min(FLT_MAX, std::max(-FLT_MAX, sc));  // finite inputs saturate
       score[x] = sc;
       mx = std::max(mx, sc);  // a NaN score leaves the max alone; its weight below is NaN
     }
@@ -125,7 +125,7 @@ template <class S>
 inline bool hasNonFiniteKey(const S& s, const TileKeys& t) {
   if (!s.nonFiniteKv) return false;
   uint8_t any = 0;
-  for (int j = 0; j < t.n; ++j) any |= s.nonFiniteKv[t.key[j]];
+  for (int j = 0; j < t.n; ++j) any |= s.nonFiniteKv[s.keyRow(t.key[j])];
   return any != 0;
 }
 
