@@ -3,7 +3,9 @@
 
 The runtime keeps its own activations; blindsight reads q, k, v and writes the output in place, with no copies.
 Buffers may be array.array('f'), bytearray, mmap, numpy arrays (float32, C-contiguous), torch CPU tensors (through
-their data_ptr()), or raw addresses (int).
+their data_ptr()), or raw addresses (int). The demo runs a layer three ways: the whole prompt in one call; in
+micro-batches of queries against a growing head-major KV cache read in place (as llama.cpp prefills in n_ubatch
+steps); and as a two-shard ring step, whose partial results blindsight_merge_attention combines.
 
     cmake -S . -B build-capi && cmake --build build-capi -j
     python3 examples/python/blindsight_ctypes.py     # a 2-layer demo, checked against a float64 reference
@@ -20,7 +22,7 @@ import os
 import random
 import sys
 
-ABI_VERSION = 1  # BLINDSIGHT_ABI_VERSION of the header these declarations mirror
+ABI_VERSION = 2  # BLINDSIGHT_ABI_VERSION of the header these declarations mirror
 CATEGORIES = {"dense": 0, "sink": 1, "intra-image": 2, "intra-image+sink": 3}
 TEXT, IMAGE = 0, 1
 F32 = 0
@@ -32,7 +34,11 @@ class Segment(ctypes.Structure):
 
 class PlanOptions(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int32) for name in
-                ("text_keys", "bidirectional_images", "window", "block_m", "block_n", "exhaustive")]
+                ("text_keys", "bidirectional_images", "window", "block_m", "block_n", "exhaustive", "window_keeps_sinks")]
+
+
+class Strides(ctypes.Structure):
+    _fields_ = [("token", ctypes.c_int64), ("head", ctypes.c_int64)]
 
 
 class CategoryStats(ctypes.Structure):
@@ -51,7 +57,20 @@ class AttentionArgs(ctypes.Structure):
                 ("lse", ctypes.c_void_p), ("heads", ctypes.POINTER(ctypes.c_uint8)), ("num_heads", ctypes.c_int32),
                 ("num_kv_heads", ctypes.c_int32), ("head_dim", ctypes.c_int32), ("scale", ctypes.c_float),
                 ("input_dtype", ctypes.c_int32), ("output_dtype", ctypes.c_int32), ("threads", ctypes.c_int32),
-                ("isa", ctypes.c_char_p)]
+                ("isa", ctypes.c_char_p), ("query_ranges", ctypes.POINTER(ctypes.c_int32)),
+                ("key_ranges", ctypes.POINTER(ctypes.c_int32)), ("q_strides", Strides), ("k_strides", Strides),
+                ("v_strides", Strides), ("out_strides", Strides)]
+
+
+class Partial(ctypes.Structure):
+    _fields_ = [("out", ctypes.c_void_p), ("lse", ctypes.c_void_p)]
+
+
+class MergeArgs(ctypes.Structure):
+    _fields_ = [("partials", ctypes.POINTER(Partial)), ("num_partials", ctypes.c_int32), ("rows", ctypes.c_int64),
+                ("num_heads", ctypes.c_int32), ("head_dim", ctypes.c_int32), ("input_dtype", ctypes.c_int32),
+                ("output_dtype", ctypes.c_int32), ("out", ctypes.c_void_p), ("lse", ctypes.c_void_p),
+                ("threads", ctypes.c_int32)]
 
 
 class BlindsightError(RuntimeError):
@@ -89,6 +108,7 @@ def load_library(path=None):
         ("blindsight_plan_get_stats", St, [ctypes.c_void_p, P(PlanStats)]),
         ("blindsight_attention_args_init", None, [P(AttentionArgs)]),
         ("blindsight_attention", St, [ctypes.c_void_p, P(AttentionArgs)]),
+        ("blindsight_merge_attention", St, [P(MergeArgs)]),
     ]:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
@@ -140,20 +160,56 @@ class PromptAttention:
         finally:
             lib.blindsight_layout_destroy(layout)  # the plan keeps what it needs
         self._heads = [(ctypes.c_uint8 * num_heads)(*[CATEGORIES[c] for c in layer]) for layer in policy]
+        self.cu_seqlens = [0]
+        for seq in sequences:
+            self.cu_seqlens.append(self.cu_seqlens[-1] + sum(length for _, length in seq))
         self.stats = PlanStats()
         _check(lib, lib.blindsight_plan_get_stats(self._plan, ctypes.byref(self.stats)))
 
-    def forward(self, layer, q, k, v, out, lse=None):
-        """Layer `layer`'s attention: q, out [tokens, num_heads, head_dim]; k, v [tokens, num_kv_heads, head_dim]."""
-        n, h, kvh, d, keep = self.num_tokens, self.num_heads, self.num_kv_heads, self.head_dim, []
+    def per_sequence(self, begin, end):
+        """A [begin, end) range of the packed layout as the C ABI's begin, end per sequence (each sequence's part)."""
+        ranges = []
+        for s0, s1 in zip(self.cu_seqlens, self.cu_seqlens[1:]):
+            b = min(max(begin, s0), s1)
+            ranges += [b, max(b, min(end, s1))]
+        return (ctypes.c_int32 * len(ranges))(*ranges), sum(e - b for b, e in zip(ranges[::2], ranges[1::2]))
+
+    def forward(self, layer, q, k, v, out, lse=None, queries=None, keys=None, kv_strides=None):
+        """Layer `layer`'s attention. q, out [query rows, num_heads, head_dim]; k, v [key rows, num_kv_heads, head_dim]
+        (or at kv_strides = (token, head), in elements). queries / keys: (begin, end) token ranges of the packed
+        layout (default: every token); q, out and lse hold the query tokens' rows, k and v the key tokens' rows."""
+        h, kvh, d, keep = self.num_heads, self.num_kv_heads, self.head_dim, []
         args = AttentionArgs()
         self.lib.blindsight_attention_args_init(ctypes.byref(args))
-        args.q, args.out = _address(q, 4 * n * h * d, "q", keep), _address(out, 4 * n * h * d, "out", keep)
-        args.k, args.v = _address(k, 4 * n * kvh * d, "k", keep), _address(v, 4 * n * kvh * d, "v", keep)
-        args.lse = None if lse is None else _address(lse, 4 * n * h, "lse", keep)
+        q_rows = k_rows = self.num_tokens
+        if queries is not None:
+            args.query_ranges, q_rows = self.per_sequence(*queries)
+            keep.append(args.query_ranges)
+        if keys is not None:
+            args.key_ranges, k_rows = self.per_sequence(*keys)
+            keep.append(args.key_ranges)
+        kv_span = k_rows * kvh * d
+        if kv_strides is not None:
+            args.k_strides = args.v_strides = Strides(*kv_strides)
+            kv_span = (k_rows - 1) * kv_strides[0] + (kvh - 1) * kv_strides[1] + d if k_rows else 0
+        args.q, args.out = _address(q, 4 * q_rows * h * d, "q", keep), _address(out, 4 * q_rows * h * d, "out", keep)
+        args.k, args.v = _address(k, 4 * kv_span, "k", keep), _address(v, 4 * kv_span, "v", keep)
+        args.lse = None if lse is None else _address(lse, 4 * q_rows * h, "lse", keep)
         args.heads, args.num_heads, args.num_kv_heads, args.head_dim = self._heads[layer], h, kvh, d
         args.input_dtype = args.output_dtype = F32
         _check(self.lib, self.lib.blindsight_attention(self._plan, ctypes.byref(args)))
+        return out
+
+    def merge(self, partials, out, lse=None):
+        """Combines (out, lse) partial results over disjoint key ranges of the same rows into out (and lse)."""
+        keep = []
+        rows = self.num_tokens
+        size = 4 * rows * self.num_heads * self.head_dim
+        parts = (Partial * len(partials))(*[Partial(_address(o, size, "out", keep), _address(l, 4 * rows * self.num_heads, "lse", keep))
+                                             for o, l in partials])
+        args = MergeArgs(parts, len(partials), rows, self.num_heads, self.head_dim, F32, F32, _address(out, size, "out", keep),
+                         None if lse is None else _address(lse, 4 * rows * self.num_heads, "lse", keep), 0)
+        _check(self.lib, self.lib.blindsight_merge_attention(ctypes.byref(args)))
         return out
 
     def kept_ratio(self, layer):
@@ -219,6 +275,40 @@ def reference(sequences, heads, q, k, v, num_heads, num_kv_heads, d, global_sink
     return out, lse
 
 
+def micro_batched(attention, layer, q, k, v, micro):
+    """The layer prefilled as a runtime with a KV cache does: micro-batches of `micro` query tokens, each attending to
+    the cache so far. The cache is head-major ([kv head][capacity][head_dim], llama.cpp's view of its K/V), read in
+    place through strides; each micro-batch writes its own rows of out."""
+    n, h, kvh, d = attention.num_tokens, attention.num_heads, attention.num_kv_heads, attention.head_dim
+    k_cache = array.array("f", [0.0]) * (kvh * n * d)
+    v_cache = array.array("f", [0.0]) * (kvh * n * d)
+    out = array.array("f", [math.nan]) * (n * h * d)
+    for b in range(0, n, micro):
+        e = min(n, b + micro)
+        for t in range(b, e):  # append the micro-batch's keys and values to the cache
+            for g in range(kvh):
+                src, dst = (t * kvh + g) * d, (g * n + t) * d
+                k_cache[dst:dst + d] = k[src:src + d]
+                v_cache[dst:dst + d] = v[src:src + d]
+        q_rows = q[b * h * d:e * h * d]
+        out_rows = array.array("f", [math.nan]) * ((e - b) * h * d)
+        attention.forward(layer, q_rows, k_cache, v_cache, out_rows, queries=(b, e), keys=(0, e), kv_strides=(d, n * d))
+        out[b * h * d:e * h * d] = out_rows
+    return out
+
+
+def ring_step(attention, layer, q, k, v, split):
+    """The layer over two key shards [0, split) and [split, n), as two devices of a ring would compute it, merged."""
+    n, h, kvh, d = attention.num_tokens, attention.num_heads, attention.num_kv_heads, attention.head_dim
+    partials = []
+    for b, e in ((0, split), (split, n)):
+        out, lse = array.array("f", [math.nan]) * (n * h * d), array.array("f", [math.nan]) * (n * h)
+        attention.forward(layer, q, k[b * kvh * d:e * kvh * d], v[b * kvh * d:e * kvh * d], out, lse, keys=(b, e))
+        partials.append((out, lse))
+    out, lse = array.array("f", [math.nan]) * (n * h * d), array.array("f", [math.nan]) * (n * h)
+    return attention.merge(partials, out, lse), lse
+
+
 def main():
     lib = load_library(sys.argv[1] if len(sys.argv) > 1 else None)
     sequences = [[(TEXT, 6), (IMAGE, 40), (TEXT, 3), (IMAGE, 30), (TEXT, 5)],  # two prompts packed into one batch
@@ -240,14 +330,20 @@ def main():
             lse = array.array("f", [math.nan]) * (n * num_heads)
             attention.forward(layer, q, k, v, out, lse)
             ref_out, ref_lse = reference(sequences, heads, q, k, v, num_heads, num_kv_heads, head_dim)
+            chunked = micro_batched(attention, layer, q, k, v, micro=16)
+            ring_out, ring_lse = ring_step(attention, layer, q, k, v, split=37)
             report["layers"].append({
                 "kept_ratio": attention.kept_ratio(layer),
                 "max_abs_err": max(abs(a - b) for a, b in zip(out, ref_out)),
                 "max_lse_err": max(abs(a - b) for a, b in zip(lse, ref_lse)),
                 "all_written": all(math.isfinite(x) for x in out) and all(math.isfinite(x) for x in lse),
+                "micro_batch_max_abs_err": max(abs(a - b) for a, b in zip(chunked, ref_out)),
+                "ring_max_abs_err": max(abs(a - b) for a, b in zip(ring_out, ref_out)),
+                "ring_max_lse_err": max(abs(a - b) for a, b in zip(ring_lse, ref_lse)),
             })
     print(json.dumps(report))
-    ok = all(l["all_written"] and l["max_abs_err"] < 1e-4 and l["max_lse_err"] < 1e-4 for l in report["layers"])
+    ok = all(l["all_written"] and max(l["max_abs_err"], l["max_lse_err"], l["micro_batch_max_abs_err"], l["ring_max_abs_err"],
+                                      l["ring_max_lse_err"]) < 1e-4 for l in report["layers"])
     return 0 if ok else 1
 
 

@@ -2,11 +2,15 @@
 // them), builds the AttentionProblem every backend receives, and hands it to the CPU or CUDA backend.
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "../core/call_ranges.h"
+#include "../core/merge.h"
 #include "../core/problem_checks.h"
 #include "../cpu/cpu_backend.h"
+#include "../cpu/merge.h"
 #include "guard.h"
 #include "handles.h"
 #ifdef BLINDSIGHT_WITH_CUDA
@@ -27,11 +31,14 @@ size_t dtypeBytes(int32_t dtype, const char* name) {
               std::string(name) + " must be a blindsight_dtype (BLINDSIGHT_F32, BLINDSIGHT_F16 or BLINDSIGHT_BF16)");
 }
 
-// A checked problem and the storage its heads pointer refers to.
+// A checked problem and the storage its heads and ranges pointers refer to.
 struct Call {
   AttentionProblem problem{};
   std::vector<HeadCategory> heads;
+  std::unique_ptr<CallRanges> ranges;
 };
+
+TensorStrides strides(const blindsight_strides& s) { return {s.token, s.head}; }
 
 Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, bool hostPointers) {
   requireNonNull(plan, "plan");
@@ -67,7 +74,14 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   p.headDim = a->head_dim;
   p.scale = resolveScale(a->scale, a->head_dim);
   p.heads = call.heads.data();
-  if (hostPointers) checkOutputsDisjoint(p, plan->plan->layout().numTokens());
+  call.ranges = std::make_unique<CallRanges>(plan->plan->layout(), a->query_ranges, a->key_ranges);
+  p.ranges = call.ranges.get();
+  p.qStrides = strides(a->q_strides);
+  p.kStrides = strides(a->k_strides);
+  p.vStrides = strides(a->v_strides);
+  p.outStrides = strides(a->out_strides);
+  resolveProblemStrides(p, call.ranges->queryRows(), call.ranges->keyRows());
+  if (hostPointers) checkOutputsDisjoint(p, call.ranges->queryRows(), call.ranges->keyRows());
   return call;
 }
 
@@ -105,6 +119,27 @@ blindsight_status blindsight_attention_cuda(const blindsight_plan* plan, const b
                     "this libblindsight was built without the CUDA backend; rebuild it with nvcc on PATH and "
                     "-DBLINDSIGHT_CUDA=ON");
 #endif
+  });
+}
+
+blindsight_status blindsight_merge_attention(const blindsight_merge_args* args) {
+  return guarded([&] {
+    requireNonNull(args, "args");
+    if (args->num_partials < 1) invalid("num_partials must be >= 1");
+    requireNonNull(args->partials, "args->partials");
+    bs::MergeProblem p;
+    for (int32_t i = 0; i < args->num_partials; ++i) p.partials.push_back({args->partials[i].out, args->partials[i].lse});
+    p.rows = args->rows;
+    p.numHeads = args->num_heads;
+    p.headDim = args->head_dim;
+    dtypeBytes(args->input_dtype, "input_dtype");
+    dtypeBytes(args->output_dtype, "output_dtype");
+    p.inputType = static_cast<bs::DType>(args->input_dtype);
+    p.outputType = static_cast<bs::DType>(args->output_dtype);
+    p.out = args->out;
+    p.lse = args->lse;
+    if (args->threads < 0) invalid("threads must be >= 0 (0 = the pool's size)");
+    bs::cpu::mergeAttention(p, args->threads);
   });
 }
 

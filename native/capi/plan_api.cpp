@@ -1,4 +1,6 @@
 // Plans: bs::Plan behind an opaque handle, options and stats as plain structs.
+#include <string>
+
 #include "guard.h"
 #include "handles.h"
 
@@ -57,6 +59,22 @@ blindsight_status blindsight_plan_get_stats(const blindsight_plan* plan, blindsi
                        cs.gatheredKeys, cs.computedPairs};
     }
     *out_stats = r;
+  });
+}
+
+blindsight_status blindsight_plan_visible_pairs(const blindsight_plan* plan, int32_t category, int32_t query_begin,
+                                                int32_t query_end, int32_t key_begin, int32_t key_end,
+                                                int64_t* out_pairs) {
+  return guarded([&] {
+    requireNonNull(plan, "plan");
+    requireNonNull(out_pairs, "out_pairs");
+    if (category < 0 || category >= bs::kNumCategories)
+      throw bs::Error(bs::ErrorCode::UNKNOWN_CATEGORY, "category must be a blindsight_category (0..3)");
+    const int32_t n = plan->plan->layout().numTokens();
+    const auto inside = [n](int32_t b, int32_t e) { return b >= 0 && b <= e && e <= n; };
+    if (!inside(query_begin, query_end) || !inside(key_begin, key_end))
+      throw bs::Error(bs::ErrorCode::BAD_RANGE, "ranges must satisfy 0 <= begin <= end <= num_tokens (" + std::to_string(n) + ")");
+    *out_pairs = plan->plan->visiblePairs(static_cast<bs::HeadCategory>(category), {query_begin, query_end}, {key_begin, key_end});
   });
 }
 

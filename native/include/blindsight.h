@@ -27,7 +27,7 @@
  * value). Compare with blindsight_abi_version() at load time: a library and a header with different ABI versions
  * must not be mixed.
  */
-#define BLINDSIGHT_ABI_VERSION 1
+#define BLINDSIGHT_ABI_VERSION 2
 
 #if defined(_WIN32)
 #if defined(BLINDSIGHT_BUILDING)
@@ -187,14 +187,39 @@ typedef struct blindsight_plan_stats {
 BLINDSIGHT_API blindsight_status blindsight_plan_get_stats(const blindsight_plan* plan,
                                                            blindsight_plan_stats* out_stats);
 
+/*
+ * The (q, k) pairs that `category` keeps with q in [query_begin, query_end) and k in [key_begin, key_end) (token
+ * positions of the layout, 0 <= begin <= end <= num_tokens), counted from the segment boundaries in O(segments). Zero
+ * means a call over those queries and keys computes nothing for such a head (a ring-attention step to skip).
+ */
+BLINDSIGHT_API blindsight_status blindsight_plan_visible_pairs(const blindsight_plan* plan, int32_t category,
+                                                               int32_t query_begin, int32_t query_end,
+                                                               int32_t key_begin, int32_t key_end,
+                                                               int64_t* out_pairs);
+
 /* ---- attention ------------------------------------------------------------------------------------------------- */
 
+/* Where a tensor's elements are: element (row, head, d) at row * token + head * head + d, in elements (head_dim
+ * contiguous). {0, 0} means densely packed token-major: token = heads * head_dim, head = head_dim. */
+typedef struct blindsight_strides {
+  int64_t token;
+  int64_t head;
+} blindsight_strides;
+
 /*
- * One layer's prefill attention over the plan's tokens. N = the layout's num_tokens; tensors are token-major,
- * row-major, densely packed:
+ * One layer's prefill attention. By default over all the plan's tokens: N = the layout's num_tokens, and tensors are
+ * token-major, row-major, densely packed:
  *   q, out  [N, num_heads, head_dim]       k, v  [N, num_kv_heads, head_dim]       lse  [N, num_heads] (f32)
  * Element (t, h, d) of q is at (t * num_heads + h) * head_dim + d. Query head h reads KV head
  * h / (num_heads / num_kv_heads) (GQA). out and lse must not overlap the inputs.
+ *
+ * query_ranges / key_ranges (2 * num_sequences int32s: begin, end per sequence, in layout token positions; null = all
+ * tokens) restrict the call to those query and key tokens: q, out and lse then hold the query tokens' rows and k, v
+ * the key tokens' rows, sequence after sequence. The mask is the plan's, in layout coordinates, so prefilling a
+ * prompt in chunks of queries against a growing KV cache gives the rows of one whole-prompt call; over part of the
+ * keys the result is partial (merge with blindsight_merge_attention; a row that sees no key of the range has out 0
+ * and lse -inf). The *_strides fields lay the tensors out otherwise (a head-major KV cache: token = head_dim, head =
+ * capacity * head_dim); strides must not make two elements share memory.
  */
 typedef struct blindsight_attention_args {
   const void* q;
@@ -212,6 +237,9 @@ typedef struct blindsight_attention_args {
   int32_t threads;       /* CPU threads for this call; 0 = the pool's size (the machine's cores) */
   const char* isa;       /* CPU kernel level (blindsight_cpu_isas() lists this machine's, e.g. "generic", "avx2",
                             "avx512", "avx512bf16"); null = BLINDSIGHT_ISA env or the best */
+  const int32_t* query_ranges; /* null = every token; else begin, end per sequence (see above) */
+  const int32_t* key_ranges;   /* null = every token */
+  blindsight_strides q_strides, k_strides, v_strides, out_strides; /* {0, 0} = packed token-major */
 } blindsight_attention_args;
 
 /* Zeroes args and sets the defaults: f32 in and out, scale 0 (1/sqrt(head_dim)), threads 0, isa null. */
@@ -229,6 +257,34 @@ BLINDSIGHT_API blindsight_status blindsight_attention(const blindsight_plan* pla
 BLINDSIGHT_API blindsight_status blindsight_attention_cuda(const blindsight_plan* plan,
                                                            const blindsight_attention_args* args,
                                                            void* cuda_stream);
+
+/* ---- merging partial results --------------------------------------------------------------------------------- */
+
+/* One partial result: out [rows, num_heads, head_dim] of the merge's input_dtype and lse [rows, num_heads], packed. */
+typedef struct blindsight_partial {
+  const void* out;
+  const float* lse;
+} blindsight_partial;
+
+typedef struct blindsight_merge_args {
+  const blindsight_partial* partials;
+  int32_t num_partials;  /* >= 1 */
+  int64_t rows;
+  int32_t num_heads;
+  int32_t head_dim;
+  int32_t input_dtype;   /* blindsight_dtype of the partials' out */
+  int32_t output_dtype;  /* blindsight_dtype of out */
+  void* out;             /* [rows, num_heads, head_dim]; may be one of the partials' out (same dtype) */
+  float* lse;            /* [rows, num_heads] or null; may be one of the partials' lse */
+  int32_t threads;       /* 0 = the pool's size */
+} blindsight_merge_args;
+
+/*
+ * Combines the results of calls over disjoint key ranges of the same query rows (KV shards, ring-attention steps):
+ * lse = log(sum_i e^lse_i), out = sum_i e^(lse_i - lse) out_i, in double precision against the largest lse. A
+ * partial with lse -inf weighs nothing; a row that every partial saw nothing of gets out 0 and lse -inf.
+ */
+BLINDSIGHT_API blindsight_status blindsight_merge_attention(const blindsight_merge_args* args);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -143,7 +143,7 @@ describe.skipIf(missing.length > 0)('C ABI: libblindsight from C', () => {
 describe.skipIf(missing.length > 0 || !python)('C ABI: the Python ctypes example', () => {
   beforeAll(() => buildLibblindsight(), 600_000);
 
-  it('runs a two-layer hook on its own buffers and matches its float64 reference and the TS plan stats', () => {
+  it('runs a two-layer hook on its own buffers (whole, in micro-batches, as a ring step) and matches its float64 reference and the TS plan stats', () => {
     const report = JSON.parse(run(python!, [path.join(repoRoot, 'examples/python/blindsight_ctypes.py')]).trim().split('\n').pop()!);
     const segs: Segment[][] = [
       [{ kind: 'text', length: 6 }, { kind: 'image', length: 40 }, { kind: 'text', length: 3 }, { kind: 'image', length: 30 }, { kind: 'text', length: 5 }],
@@ -153,10 +153,15 @@ describe.skipIf(missing.length > 0 || !python)('C ABI: the Python ctypes example
     const policy: HeadCategory[][] = [['dense', 'sink', 'intra-image', 'intra-image+sink'], ['intra-image', 'intra-image', 'sink', 'dense']];
     expect(report.num_tokens).toBe(plan.layout.numTokens);
     expect(report.layers).toHaveLength(2);
-    report.layers.forEach((l: { kept_ratio: number; max_abs_err: number; max_lse_err: number; all_written: boolean }, i: number) => {
+    type LayerReport = { kept_ratio: number; max_abs_err: number; max_lse_err: number; all_written: boolean } & Record<string, number>;
+    report.layers.forEach((l: LayerReport, i: number) => {
       expect(l.all_written).toBe(true);
       expect(l.max_abs_err).toBeLessThan(1e-5);
       expect(l.max_lse_err).toBeLessThan(1e-5);
+      // Micro-batches against a head-major cache read in place, and a two-shard ring step merged by lse.
+      expect(l.micro_batch_max_abs_err).toBeLessThan(1e-5);
+      expect(l.ring_max_abs_err).toBeLessThan(1e-5);
+      expect(l.ring_max_lse_err).toBeLessThan(1e-5);
       expect(l.kept_ratio).toBeCloseTo(plan.stats(policy[i]).keptRatio, 12);
     });
   });

@@ -44,17 +44,27 @@ const CASES: Case[] = [
   { name: 'scale not a number', set: { scale: 'nan' }, code: 'BAD_ARGUMENT' },
   { name: 'negative threads', set: { threads: -1 }, code: 'BAD_ARGUMENT' },
   { name: 'output aliasing q', set: { aliasOut: 1 }, code: 'ALIASED_OUTPUT' },
+  { name: 'query range past the sequence', set: { qBegin: 20, qEnd: 40 }, code: 'BAD_RANGE' },
+  { name: 'reversed key range', set: { kBegin: 9, kEnd: 4 }, code: 'BAD_RANGE' },
+  { name: 'negative q token stride', set: { qTokenStride: -64 }, code: 'BAD_STRIDE' },
+  { name: 'q rows overlapping', set: { qTokenStride: 8 }, code: 'BAD_STRIDE' },
+  { name: 'a valid query and key range', set: { qBegin: 10, qEnd: 20, kBegin: 0, kEnd: 20 }, code: 'OK' },
   { name: 'the valid problem itself', set: {}, code: 'OK' },
 ];
 
 const SEGMENTS = [{ kind: 'text', length: 8 }, { kind: 'image', length: 16 }, { kind: 'text', length: 8 }] as const;
 
 function problem(set: Case['set']) {
-  const p = { headDim: 16, numHeads: 4, numKvHeads: 2, category: 0, dtype: 0, outDtype: 0, blockM: 64, window: 0, threads: 0, aliasOut: 0, scale: 0.25 as number | string, isa: undefined as string | undefined, ...set };
+  const p = {
+    headDim: 16, numHeads: 4, numKvHeads: 2, category: 0, dtype: 0, outDtype: 0, blockM: 64, window: 0, threads: 0, aliasOut: 0,
+    scale: 0.25 as number | string, isa: undefined as string | undefined, qBegin: -1, qEnd: -1, kBegin: -1, kEnd: -1, qTokenStride: 0, ...set,
+  };
   const size = (x: number, lo: number, hi: number) => (x >= lo && x <= hi ? x : 1);
   const n = 32;
-  const q = new Float32Array(n * size(p.numHeads, 1, 65536) * size(p.headDim, 1, 4096));
-  const kv = new Float32Array(n * size(p.numKvHeads, 1, 65536) * size(p.headDim, 1, 4096));
+  // Ranges (when set) name rows of the one sequence; buffers hold what a valid range would need.
+  const qRows = p.qBegin >= 0 ? Math.max(0, p.qEnd - p.qBegin) : n, kRows = p.kBegin >= 0 ? Math.max(0, p.kEnd - p.kBegin) : n;
+  const q = new Float32Array(qRows * size(p.numHeads, 1, 65536) * size(p.headDim, 1, 4096));
+  const kv = new Float32Array(kRows * size(p.numKvHeads, 1, 65536) * size(p.headDim, 1, 4096));
   return { ...p, scale: p.scale === 'nan' ? Number.NaN : (p.scale as number), n, q, kv, out: p.aliasOut ? q : new Float32Array(q.length) };
 }
 
@@ -80,6 +90,8 @@ function viaTypeScript(c: Case): string {
       numHeads: p.numHeads, numKvHeads: p.numKvHeads, headDim: p.headDim, scale: p.scale,
       dtype: (DTYPES[p.dtype] ?? 'f64') as 'f32', outDtype: (DTYPES[p.outDtype] ?? 'f64') as 'f32',
       threads: p.threads === 0 ? undefined : p.threads, isa: p.isa as 'generic' | undefined, backend: 'cpu',
+      queries: p.qBegin >= 0 ? [p.qBegin, p.qEnd] : undefined, keys: p.kBegin >= 0 ? [p.kBegin, p.kEnd] : undefined,
+      strides: p.qTokenStride ? { q: { token: p.qTokenStride, head: p.headDim } } : undefined,
     });
   });
 }
@@ -95,6 +107,8 @@ function viaAddon(c: Case): string {
     addon.attentionSync({
       plan, q: p.q, k: p.kv, v: p.kv, out: p.out, returnLse: false, heads, numHeads: p.numHeads, numKvHeads: p.numKvHeads,
       headDim: p.headDim, scale: p.scale, inputDtype: p.dtype, outputDtype: p.outDtype, threads: p.threads, isa: p.isa ?? null,
+      queryRanges: p.qBegin >= 0 ? Int32Array.from([p.qBegin, p.qEnd]) : undefined, keyRanges: p.kBegin >= 0 ? Int32Array.from([p.kBegin, p.kEnd]) : undefined,
+      qStrides: p.qTokenStride ? { token: p.qTokenStride, head: p.headDim } : undefined,
     });
   }, false);
 }

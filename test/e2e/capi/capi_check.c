@@ -192,7 +192,8 @@ static int contract(void) {
   blindsight_plan* plan = NULL;
   blindsight_plan_options o;
   blindsight_plan_options_init(&o);
-  expectTrue("option defaults", o.text_keys == 1 && o.block_m == 64 && o.block_n == 64 && o.window == 0 && o.exhaustive == 0);
+  expectTrue("option defaults", o.text_keys == 1 && o.block_m == 64 && o.block_n == 64 && o.window == 0 && o.exhaustive == 0 &&
+                                    o.window_keeps_sinks == 1);
   o.block_m = 12;
   expectStatus("bad block size", blindsight_plan_create(layout, &o, &plan), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_BLOCK_SIZE");
   o.block_m = 64, o.window = -3;
@@ -234,6 +235,48 @@ static int contract(void) {
   expectStatus("null q", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
   a.q = q;
   expectStatus("null plan", blindsight_attention(NULL, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+
+  /* Two key shards (keys [0, 3) + [6, 7) and [3, 6) + [7, 10) of the two sequences) merge into the whole call. */
+  {
+    float whole[160], wholeLse[20], parts[2][160], partLse[2][20], merged[160], mergedLse[20], kvs[2][80];
+    blindsight_attention_args w;
+    blindsight_attention_args_init(&w);
+    w.q = q, w.k = kv, w.v = kv, w.out = whole, w.lse = wholeLse, w.heads = heads, w.num_heads = 2, w.num_kv_heads = 1, w.head_dim = 8;
+    expectStatus("whole call", blindsight_attention(plan, &w), BLINDSIGHT_OK, NULL);
+    const int32_t shards[2][4] = {{0, 3, 6, 7}, {3, 6, 7, 10}};
+    for (int j = 0; j < 2; j++) {
+      int rows = 0;
+      for (int s = 0; s < 2; s++)
+        for (int t = shards[j][2 * s]; t < shards[j][2 * s + 1]; t++) memcpy(kvs[j] + 8 * rows++, kv + 8 * t, 8 * sizeof(float));
+      blindsight_attention_args p = w;
+      p.k = p.v = kvs[j], p.out = parts[j], p.lse = partLse[j], p.key_ranges = shards[j];
+      expectStatus("shard call", blindsight_attention(plan, &p), BLINDSIGHT_OK, NULL);
+    }
+    const blindsight_partial partials[2] = {{parts[0], partLse[0]}, {parts[1], partLse[1]}};
+    blindsight_merge_args m = {partials, 2, 10, 2, 8, BLINDSIGHT_F32, BLINDSIGHT_F32, merged, mergedLse, 0};
+    expectStatus("merge", blindsight_merge_attention(&m), BLINDSIGHT_OK, NULL);
+    double err = 0;
+    for (int i = 0; i < 160; i++) err = fmax(err, fabs(merged[i] - whole[i]));
+    for (int i = 0; i < 20; i++) err = fmax(err, fabs(mergedLse[i] - wholeLse[i]));
+    expectTrue("merged shards equal the whole call", err < 1e-5);
+    m.num_partials = 0;
+    expectStatus("merge of nothing", blindsight_merge_attention(&m), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+    m.num_partials = 2, m.out = parts[0] + 4;
+    expectStatus("merge into a partial's middle", blindsight_merge_attention(&m), BLINDSIGHT_ERR_INVALID_ARGUMENT, "ALIASED_OUTPUT");
+    const int32_t badRange[4] = {0, 7, 6, 10};
+    blindsight_attention_args p = w;
+    p.query_ranges = badRange;
+    expectStatus("query range leaving its sequence", blindsight_attention(plan, &p), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_RANGE");
+    p.query_ranges = NULL, p.k_strides.token = 4, p.k_strides.head = 8;
+    expectStatus("k rows overlapping", blindsight_attention(plan, &p), BLINDSIGHT_ERR_SHAPE, "BAD_STRIDE");
+    int64_t pairs = -1;
+    expectStatus("visible pairs", blindsight_plan_visible_pairs(plan, BLINDSIGHT_DENSE, 0, 10, 0, 10, &pairs), BLINDSIGHT_OK, NULL);
+    expectTrue("visible pairs of the whole matrix", pairs == 31);
+    expectStatus("visible pairs of a key range", blindsight_plan_visible_pairs(plan, BLINDSIGHT_DENSE, 6, 10, 0, 6, &pairs), BLINDSIGHT_OK, NULL);
+    expectTrue("sequences never see each other", pairs == 0);
+    expectStatus("visible pairs, bad range", blindsight_plan_visible_pairs(plan, BLINDSIGHT_DENSE, 0, 11, 0, 10, &pairs),
+                 BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_RANGE");
+  }
 
   /* Last-error text is per thread. */
   expectStatus("sets an error", blindsight_attention(plan, NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
@@ -287,7 +330,8 @@ static int contract(void) {
 /* text 8, image 16, text 8; 4 query heads on 2 KV heads, head dim 16 (or as the case says), every head dense. */
 static int oneCase(int argc, char** argv) {
   int headDim = 16, numHeads = 4, numKvHeads = 2, category = 0, dtype = 0, outDtype = 0, blockM = 64, window = 0;
-  int threads = 0, aliasOut = 0;
+  int threads = 0, aliasOut = 0, qBegin = -1, qEnd = -1, kBegin = -1, kEnd = -1;
+  long long qTokenStride = 0;
   float scale = 0.25f;
   static char isaName[64];
   const char* isa = NULL;
@@ -307,6 +351,11 @@ static int oneCase(int argc, char** argv) {
     else if (strcmp(key, "aliasOut") == 0) aliasOut = atoi(value);
     else if (strcmp(key, "scale") == 0) scale = strcmp(value, "nan") == 0 ? NAN : (float)atof(value);
     else if (strcmp(key, "isa") == 0) isa = strcpy(isaName, value);
+    else if (strcmp(key, "qBegin") == 0) qBegin = atoi(value);
+    else if (strcmp(key, "qEnd") == 0) qEnd = atoi(value);
+    else if (strcmp(key, "kBegin") == 0) kBegin = atoi(value);
+    else if (strcmp(key, "kEnd") == 0) kEnd = atoi(value);
+    else if (strcmp(key, "qTokenStride") == 0) qTokenStride = atoll(value);
     else return 2;
   }
   const blindsight_segment segs[] = {{BLINDSIGHT_TEXT, 8}, {BLINDSIGHT_IMAGE, 16}, {BLINDSIGHT_TEXT, 8}};
@@ -336,6 +385,10 @@ static int oneCase(int argc, char** argv) {
     a.q = q, a.k = kv, a.v = kv, a.out = aliasOut ? q : out, a.heads = cats;
     a.num_heads = numHeads, a.num_kv_heads = numKvHeads, a.head_dim = headDim, a.scale = scale;
     a.input_dtype = dtype, a.output_dtype = outDtype, a.threads = threads, a.isa = isa;
+    const int32_t qRange[2] = {qBegin, qEnd}, kRange[2] = {kBegin, kEnd};
+    if (qBegin >= 0) a.query_ranges = qRange;
+    if (kBegin >= 0) a.key_ranges = kRange;
+    if (qTokenStride != 0) a.q_strides.token = qTokenStride, a.q_strides.head = headDim;
     st = blindsight_attention(plan, &a);
     free(q), free(kv), free(out), free(cats);
   }
