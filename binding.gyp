@@ -67,6 +67,7 @@
         "native/core/call_ranges.cpp",
         "native/core/merge.cpp",
         "native/core/range_stats.cpp",
+        "native/core/query_pieces.cpp",
         "native/core/plan.cpp",
         "native/cpu/cpu_features.cpp",
         "native/cpu/isa.cpp",

@@ -1,9 +1,11 @@
 /**
  * The per-prompt attention hook for runtimes that run a model layer by layer: built once per prompt from the
  * prompt's layout and the model's head policy, it plans the mask once and then serves every layer's attention call
- * with that layer's head categories, keeping count of the FLOPs the sparse masks saved.
+ * with that layer's head categories — over the whole prompt, or micro-batch by micro-batch against the runtime's
+ * growing KV cache — keeping count of the FLOPs the sparse masks saved.
  */
 import { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
+import { resolveRanges, type CallStrides, type TokenRange, type TokenRanges } from './ranges.js';
 import { checkGqa } from './args.js';
 import type { HeadCategory } from '../core/categories.js';
 import { BlindsightError, typeError, rangeError } from '../core/errors.js';
@@ -26,10 +28,28 @@ export interface PromptAttentionOptions extends PlanOptions {
   returnLse?: boolean;
 }
 
-/** Per-call extras: caller-owned outputs (e.g. a slice of the runtime's own activation buffer). */
+/** Per-call extras: caller-owned outputs (e.g. a slice of the runtime's own activation buffer), and a micro-batch. */
 export interface ForwardOutputs {
   out?: Float32Array;
   lse?: Float32Array;
+  /**
+   * The query tokens of this call (a micro-batch, see PromptAttention.microBatches); q, out and lse hold their rows.
+   * Default: every token.
+   */
+  queries?: TokenRanges;
+  /**
+   * The key tokens k and v hold. Default with `queries`: each sequence's tokens up to the end of its queries — the
+   * KV cache so far (through the end of an image the queries end in, for bidirectional images); else every token.
+   */
+  keys?: TokenRanges;
+  /** Strides of q, k, v, out, e.g. those of a head-major KV cache read in place. */
+  strides?: CallStrides;
+}
+
+/** One micro-batch of a prompt: its query tokens and the keys of the cache once they are appended. */
+export interface MicroBatch {
+  queries: TokenRange;
+  keys: TokenRange;
 }
 
 /**
@@ -76,29 +96,39 @@ export class LayerAttention {
     return (this.#stats ??= this.#owner.plan.stats(this.heads));
   }
 
-  /** This layer's FLOPs for one call. */
+  /** This layer's FLOPs for one whole-prompt call. */
   get flops(): FlopCounts {
     return flopCounts(this.stats, this.#owner.options.headDim);
   }
 
-  /** Attention for this layer off the main thread. q [N, numHeads, headDim], k and v [N, numKvHeads, headDim]. */
+  /**
+   * Attention for this layer off the main thread. q [query rows, numHeads, headDim], k and v [key rows, numKvHeads,
+   * headDim]: every token by default, or the micro-batch and cache `outputs.queries` / `keys` name.
+   */
   async forward(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs = {}): Promise<AttentionResult> {
-    const result = await attention(this.#args(q, k, v, outputs));
-    this.#owner._record(this);
+    const { args, flops } = this.#call(q, k, v, outputs);
+    const result = await attention(args);
+    this.#owner._record(this, flops);
     return result;
   }
 
   /** The same on the calling thread. */
   forwardSync(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs = {}): AttentionResult {
-    const result = attentionSync(this.#args(q, k, v, outputs));
-    this.#owner._record(this);
+    const { args, flops } = this.#call(q, k, v, outputs);
+    const result = attentionSync(args);
+    this.#owner._record(this, flops);
     return result;
   }
 
-  #args(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): AttentionArgs & { outDtype?: 'f32' } {
+  #call(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): { args: AttentionArgs & { outDtype?: 'f32' }; flops: FlopCounts } {
     if (typeof outputs !== 'object' || outputs === null) throw typeError('outputs must be an object');
     const o = this.#owner.options;
-    return {
+    const plan = this.#owner.plan;
+    let keys = outputs.keys;
+    if (outputs.queries !== undefined && keys === undefined) keys = cacheSoFar(plan, outputs.queries);
+    const whole = outputs.queries === undefined && keys === undefined;
+    const flops = whole ? this.flops : rangeFlops(plan, this.heads, o.headDim, outputs.queries, keys);
+    return { args: {
       q,
       k,
       v,
@@ -113,8 +143,67 @@ export class LayerAttention {
       returnLse: o.returnLse,
       out: outputs.out,
       lse: outputs.lse,
-    };
+      queries: outputs.queries,
+      keys,
+      strides: outputs.strides,
+    }, flops };
   }
+}
+
+/**
+ * The keys of the KV cache once a micro-batch is appended: for one [begin, end] range over the packed layout, every
+ * token before `end` ([0, end]); for one range per sequence, each sequence's tokens up to the end of its range. With
+ * bidirectional images, through the end of an image a range stops inside.
+ */
+function cacheSoFar(plan: MaskPlan, queries: TokenRanges): TokenRanges {
+  const L = plan.layout;
+  const throughImage = (e: number, s1: number) => {
+    if (!plan.options.bidirectionalImages || e <= 0 || e >= s1) return e;
+    const id = L.imageIds[e - 1];
+    if (id >= 0) while (e < s1 && L.imageIds[e] === id) e++;
+    return e;
+  };
+  const q = resolveRanges(queries, L, 'queries').native!;
+  const single = queries.length === 2 && typeof queries[0] === 'number';
+  if (single) {
+    const end = (queries as TokenRange)[1];
+    const seq = end > 0 ? L.cuSeqlens.findIndex((x) => x >= end) - 1 : 0;
+    return [0, throughImage(end, L.cuSeqlens[Math.max(0, seq) + 1])];
+  }
+  const keys: TokenRange[] = [];
+  for (let s = 0; s < L.numSequences; s++) keys.push([L.cuSeqlens[s], throughImage(q[2 * s + 1], L.cuSeqlens[s + 1])]);
+  return keys;
+}
+
+/** The FLOPs of one call over query and key ranges: its rectangles' pairs, per sequence, from MaskPlan.rangeStats. */
+function rangeFlops(plan: MaskPlan, heads: readonly HeadCategory[], headDim: number, queries?: TokenRanges, keys?: TokenRanges): FlopCounts {
+  const L = plan.layout;
+  const all = () => Int32Array.from({ length: 2 * L.numSequences }, (_, i) => L.cuSeqlens[(i >> 1) + (i & 1)]);
+  const q = resolveRanges(queries, L, 'queries').native ?? all();
+  const k = resolveRanges(keys, L, 'keys').native ?? all();
+  const counts = new Map<HeadCategory, number>();
+  for (const h of heads) counts.set(h, (counts.get(h) ?? 0) + 1);
+  let dense = 0, kept = 0;
+  for (let s = 0; s < L.numSequences; s++) {
+    const [qb, qe, kb, ke] = [q[2 * s], q[2 * s + 1], k[2 * s], k[2 * s + 1]];
+    if (qb >= qe || kb >= ke) continue;
+    dense += heads.length * causalPairs(qb, qe, kb, ke);
+    for (const [cat, n] of counts) kept += n * plan.rangeStats(cat, [qb, qe], [kb, ke]).visiblePairs;
+  }
+  const perPair = 4 * headDim;
+  // The plan's computedPairs statistic is per whole prompt; a micro-batch's share is not known here.
+  return { denseFlops: perPair * dense, keptFlops: perPair * kept, savedFlops: perPair * (dense - kept), keptRatio: dense > 0 ? kept / dense : 1, computedFlops: Number.NaN };
+}
+
+/** Causal pairs (k <= q) with q in [qb, qe) and k in [kb, ke). */
+function causalPairs(qb: number, qe: number, kb: number, ke: number): number {
+  let n = 0;
+  // Rows q >= ke - 1 see all of [kb, ke); rows below see [kb, q + 1).
+  const full = Math.max(qb, ke - 1);
+  if (qe > full) n += (qe - full) * (ke - kb);
+  const lo = Math.max(qb, kb), hi = Math.min(qe, ke - 1);
+  if (hi > lo) n += ((lo - kb + 1) + (hi - 1 - kb + 1)) * (hi - lo) / 2;
+  return n;
 }
 
 /**
@@ -190,6 +279,26 @@ export class PromptAttention {
     return this.#layers[index];
   }
 
+  /**
+   * The micro-batches of a prompt prefilled in steps of about `size` query tokens, as runtimes with a KV cache
+   * prefill (llama.cpp's n_ubatch): consecutive ranges of the packed layout, each with the keys of the cache once its
+   * tokens are appended. With bidirectional images a step never ends inside an image (its tokens see each other), so
+   * a step may be longer than `size`.
+   */
+  microBatches(size: number): MicroBatch[] {
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 1) throw rangeError(`size must be a positive integer, got ${String(size)}`);
+    const L = this.plan.layout;
+    const out: MicroBatch[] = [];
+    for (let b = 0; b < L.numTokens; ) {
+      let e = Math.min(L.numTokens, b + size);
+      if (this.plan.options.bidirectionalImages && e < L.numTokens && L.imageIds[e - 1] >= 0)
+        while (e < L.numTokens && L.imageIds[e] === L.imageIds[e - 1]) e++;
+      out.push({ queries: [b, e], keys: [0, e] });
+      b = e;
+    }
+    return out;
+  }
+
   /** FLOPs of the forward calls completed so far (failed calls are not counted). */
   summary(): PromptAttentionSummary {
     const t = this.#totals;
@@ -216,9 +325,8 @@ export class PromptAttention {
     return { denseFlops: dense, keptFlops: kept, savedFlops: dense - kept, keptRatio: dense > 0 ? kept / dense : 1, computedFlops: computed };
   }
 
-  /** @internal Called by LayerAttention after a forward completes. */
-  _record(layer: LayerAttention): void {
-    const f = layer.flops;
+  /** @internal Called by LayerAttention after a forward completes, with that call's FLOPs. */
+  _record(layer: LayerAttention, f: FlopCounts): void {
     this.#totals.dense += f.denseFlops;
     this.#totals.kept += f.keptFlops;
     this.#totals.computed += f.computedFlops;

@@ -16,7 +16,7 @@ import {
   type NativeCudaAddon,
 } from './cuda.js';
 import type { MaskPlan } from '../core/plan.js';
-import type { NativeProblemArgs } from '../core/native.js';
+import type { NativeProblemArgs, NativeStrides } from '../core/native.js';
 
 export interface CudaRawArgs {
   plan: MaskPlan;
@@ -33,6 +33,13 @@ export interface CudaRawArgs {
   outputType: ElementType;
   lse?: Float32Array | null;
   scale?: number;
+  /** begin, end per sequence (see AttentionArgs.queries / keys); undefined: every token. */
+  queryRanges?: Int32Array;
+  keyRanges?: Int32Array;
+  qStrides?: NativeStrides;
+  kStrides?: NativeStrides;
+  vStrides?: NativeStrides;
+  outStrides?: NativeStrides;
 }
 
 function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon): NativeProblemArgs {
@@ -51,6 +58,12 @@ function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon
     scale: a.scale ?? 1 / Math.sqrt(a.headDim),
     inputDtype: ELEMENT_TYPE_CODES[a.inputType],
     outputDtype: ELEMENT_TYPE_CODES[a.outputType],
+    queryRanges: a.queryRanges,
+    keyRanges: a.keyRanges,
+    qStrides: a.qStrides,
+    kStrides: a.kStrides,
+    vStrides: a.vStrides,
+    outStrides: a.outStrides,
   };
 }
 

@@ -15,6 +15,7 @@ import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan } from '../core/plan.js';
 import { cpuInfo, fmaPeak, getThreads, setThreads } from '../attention/runtime.js';
+import { runChunkedBench } from './chunked.js';
 import { runCudaBench } from './cuda.js';
 import { DTYPES, toDType, type DType } from '../core/dtype.js';
 import { runSweep, type Policy } from './sweep.js';
@@ -22,6 +23,7 @@ import { examplePolicy, fillRandom, median, promptSegments, timeRounds } from '.
 
 const HELP = `usage: npm run bench -- [options]            one prompt, every head category (default)
        npm run bench -- --sweep [sweep options]  time and speedup vs prompt length, images, category, dtype
+       npm run bench -- --chunk LIST [options]   micro-batched prefill vs one whole-prompt call, head-major KV
 
   --images N            images in the prompt (default 8)
   --tokens-per-image N  tokens per image, delimiters included (default 1024)
@@ -38,6 +40,12 @@ const HELP = `usage: npm run bench -- [options]            one prompt, every hea
   --dtype f32|f16|bf16  input element type (default f32)
   --json FILE           also write the results as JSON
   -h, --help            this text
+
+micro-batches (with --chunk; the prompt options above apply):
+  --chunk LIST          micro-batch sizes, e.g. 2048,512: each batch attends to the KV cache so far
+  --dtypes LIST         f32, f16, bf16 (default f32,bf16)
+  --shards N            also count the ring-attention steps each category skips, N query x N KV shards
+                        (default 8, over 8 images x 4096 tokens; 0 = off)
 
 GPU (needs the CUDA module, npm run build:cuda, and a GPU):
   --backend cuda        run on the CUDA backend (the options above apply, except --threads and --isa)
@@ -115,6 +123,8 @@ async function main(): Promise<void> {
       backend: { type: 'string' },
       tokens: { type: 'string' },
       python: { type: 'string' },
+      chunk: { type: 'string' },
+      shards: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -182,6 +192,20 @@ async function main(): Promise<void> {
   }
   if (threads > 0) setThreads(threads);
   const isa = isaOption(values.isa) ?? undefined;
+  if (values.chunk !== undefined) {
+    const result = runChunkedBench({
+      shape, numHeads, numKvHeads, headDim, repeats, isa, textKeys,
+      chunks: list(values.chunk, [2048, 512], (x) => tokens(x, 'chunk')),
+      dtypes: list<DType>(values.dtypes, ['f32', 'bf16'], oneOf(DTYPES, 'dtypes')),
+      shards: int(values.shards, 8, 'shards'),
+      shardShape: { ...shape, tokensPerImage: 4096 },
+    });
+    if (values.json) {
+      writeFileSync(values.json, JSON.stringify({ shape, numHeads, numKvHeads, headDim, isa: isa ?? cpuInfo().defaultIsa, ...result }, null, 2) + '\n');
+      console.log(`wrote ${values.json}`);
+    }
+    return;
+  }
 
   const info = cpuInfo(); // loads the addon, so the plan timing below is the build alone
   const layout = Layout.fromSegments(promptSegments(shape));

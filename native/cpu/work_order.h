@@ -1,8 +1,7 @@
 // The CPU backend's work items and the order in which they are handed out.
 //
-// A call computes the rows of its query ranges (core/call_ranges.h): each plan query block they touch gives a query
-// piece, the block's rows inside the range (the whole block for a whole-prompt call), with its sequence's key range.
-// A work item is one query piece for a stack of query heads. Heads are stacked when the block is shorter than one
+// A work item is one query piece (core/query_pieces.h: a query block's rows inside the call's query range) for a stack
+// of query heads. Heads are stacked when the block is shorter than one
 // pass of kLanes rows (the text between two images, the tail of an image) and they share the KV head and the block's
 // plan: the same category, or any category on a text block (text rows see everything causal whatever the head's
 // category). The kernel puts (head, row) pairs in its lanes, so a 24-row text block of 7 heads fills 168 lanes and
@@ -19,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "../core/call_ranges.h"
+#include "../core/query_pieces.h"
 #include "../core/plan.h"
 #include "../core/problem.h"
 
@@ -28,21 +27,6 @@ namespace bs::cpu {
 // At most this many heads in one stack: enough to fill whole passes of short blocks, few enough that one item stays
 // a small share of a layer's work.
 constexpr int32_t kMaxStackedHeads = 8;
-
-// The rows of one plan query block that a call computes, and the keys it computes them over.
-struct QueryPiece {
-  int32_t block;          // the plan's query block
-  int32_t begin, end;     // query tokens, inside the block
-  TokenRange keys;        // the call's keys of the block's sequence
-  bool clipKeys;          // keys is not the whole sequence: the plan's spans are cut to it
-  int64_t queryDelta;     // q / out / lse row = token + queryDelta
-  int64_t keyDelta;       // k / v row = token + keyDelta
-  int32_t rows() const { return end - begin; }
-  BlockSpans spans(const Plan& plan, HeadCategory c) const { return plan.spans(c, block, keys, clipKeys); }
-};
-
-// The query pieces of a call, in plan order.
-std::vector<QueryPiece> queryPieces(const Plan& plan, const CallRanges& ranges);
 
 struct WorkItem {
   int32_t piece;          // index into the call's query pieces

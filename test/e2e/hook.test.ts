@@ -46,6 +46,52 @@ describe('PromptAttention (per-prompt, per-layer hook)', () => {
     }
   });
 
+  it.each(cases)('micro-batches against a growing head-major KV cache read in place equal the whole prompt (seed $seed)', async (c) => {
+    const segs = randomSegments(mulberry32(c.seed + 50), { maxTokens: 300, maxImageLen: 150 });
+    const layout = Layout.fromSegments(segs);
+    const policy = model(c.numHeads, c.seed);
+    const H = c.numHeads, KV = c.numKvHeads, D = c.headDim, n = layout.numTokens;
+    const hook = PromptAttention.create(layout, policy, { numHeads: H, numKvHeads: KV, headDim: D, ...c.options, returnLse: true });
+    const ref = refLayout(segs);
+    const batches = hook.microBatches(37);
+    expect(batches[0].queries[0]).toBe(0);
+    expect(batches.at(-1)!.queries[1]).toBe(n);
+    for (let l = 0; l < policy.numLayers; l++) {
+      const { q, k, v } = randomQkv(c.seed * 300 + l, n, H, KV, D);
+      // The runtime's cache: [kv head][capacity][head dim], filled as tokens arrive.
+      const capacity = n + 16;
+      const kCache = new Float32Array(KV * capacity * D), vCache = new Float32Array(KV * capacity * D);
+      const strides = { k: { token: D, head: capacity * D }, v: { token: D, head: capacity * D } };
+      const out = poisoned(n * H * D), lse = poisoned(n * H);
+      for (const { queries: [b, e] } of batches) {
+        for (let t = b; t < e; t++)
+          for (let g = 0; g < KV; g++) {
+            kCache.set(k.subarray((t * KV + g) * D, (t * KV + g + 1) * D), (g * capacity + t) * D);
+            vCache.set(v.subarray((t * KV + g) * D, (t * KV + g + 1) * D), (g * capacity + t) * D);
+          }
+        const args = { queries: [b, e] as [number, number], strides, out: out.subarray(b * H * D, e * H * D), lse: lse.subarray(b * H, e * H) };
+        const r = l % 2 ? hook.layer(l).forwardSync(q.subarray(b * H * D, e * H * D), kCache, vCache, args) : await hook.layer(l).forward(q.subarray(b * H * D, e * H * D), kCache, vCache, args);
+        expect(r.out.length).toBe((e - b) * H * D);
+      }
+      const expected = refAttention({ q, k, v, layout: ref, heads: [...policy.layer(l)], numHeads: H, numKvHeads: KV, headDim: D, options: c.options });
+      expect(out.every(Number.isFinite)).toBe(true);
+      expect(relL2(out, expected.out)).toBeLessThan(TOL);
+      expect(relL2(lse, expected.lse)).toBeLessThan(TOL);
+    }
+    // The micro-batches' FLOPs add up to one whole forward's.
+    const s = hook.summary(), whole = hook.modelFlops();
+    expect(s.calls).toBe(batches.length * policy.numLayers);
+    expect(s.keptFlops).toBe(whole.keptFlops);
+    expect(s.denseFlops).toBe(whole.denseFlops);
+  });
+
+  it('bidirectional images: a micro-batch never ends inside an image', () => {
+    const layout = Layout.fromSegments([{ kind: 'text', length: 10 }, { kind: 'image', length: 70 }, { kind: 'text', length: 5 }]);
+    const hook = PromptAttention.create(layout, model(4, 3), { numHeads: 4, numKvHeads: 1, headDim: 16, bidirectionalImages: true });
+    expect(hook.microBatches(32).map((b) => b.queries)).toEqual([[0, 80], [80, 85]]);
+    expect(() => hook.microBatches(0)).toThrow(RangeError);
+  });
+
   it('builds one plan and reuses it for every layer; a given MaskPlan is used as is', () => {
     const layout = Layout.fromSegments([{ kind: 'text', length: 10 }, { kind: 'image', length: 70 }, { kind: 'text', length: 5 }]);
     const policy = model(4, 3);

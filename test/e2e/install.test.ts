@@ -144,6 +144,14 @@ describe('the packed tarball installs and runs without a compiler', () => {
     const plan = MaskPlan.build(layout);
     const kept = [0, 1, 2, 3].reduce((a, l) => a + plan.stats(policy.layer(l)).visiblePairs, 0) / (4 * plan.stats(policy.layer(0)).denseCausalPairs);
     expect(Number(m![1])).toBeCloseTo(100 * kept, 2);
+
+    // The micro-batch / KV cache / ring-step example: both agree with the whole-prompt call to rounding.
+    copyFileSync(path.join(repoRoot, 'examples/node/kv_cache.mjs'), path.join(app, 'kv_cache.mjs'));
+    const kv = run(process.execPath, ['kv_cache.mjs'], { cwd: app, env: cleanEnv(bareBin) }).trim();
+    const d = /^668 tokens: micro-batches (\S+), ring step (\S+), future shard skipped: true$/.exec(kv);
+    expect(d, kv).not.toBeNull();
+    expect(Number(d![1])).toBeLessThan(1e-5);
+    expect(Number(d![2])).toBeLessThan(1e-5);
   });
 
   it('says why and what to do when the addon cannot load', () => {

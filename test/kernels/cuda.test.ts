@@ -362,6 +362,81 @@ describe.runIf(gpu)('CUDA backend through attention()', () => {
 
 describe.runIf(module.addon?.emulate !== undefined || expectModule)('CUDA kernels under the CTA emulator, against the float64 reference', () => {
   const bf16 = PATHS[1], f32 = PATHS[0];
+
+  // The arguments of chunked prefill, KV shards and strided caches (test/kernels/ranges.test.ts on the CPU).
+  it.each([f32, bf16])('$input in: query chunks, key shards (partials with empty rows) and strided tensors', (path) => {
+    const segs = randomSegments(mulberry32(810), { maxSeqs: 2, maxTokens: 200, maxImageLen: 120 });
+    const L = Layout.fromSegments(segs);
+    const options = OPTIONS[2];
+    const plan = MaskPlan.build(L, options);
+    const H = 4, KV = 2, D = 64, n = L.numTokens;
+    const heads: HeadCategory[] = ['dense', 'sink', 'intra-image', 'intra-image+sink'];
+    const raw = randomQkv(811, n, H, KV, D);
+    const t = path.input === 'f32' ? null : path.input;
+    const enc = (x: Float32Array) => (t ? encode(x, t) : x);
+    const dec = (x: Float32Array | Uint16Array) => (t ? decode(x as Uint16Array, t) : (x as Float32Array));
+    const q = enc(raw.q), k = enc(raw.k), v = enc(raw.v);
+    const ref = (keyRanges?: Int32Array) => refAttention({ q: dec(q), k: dec(k), v: dec(v), layout: refLayout(segs, 1), heads, numHeads: H, numKvHeads: KV, headDim: D, options, keyRanges });
+    const whole = ref();
+    const shape = { plan, heads, numHeads: H, numKvHeads: KV, headDim: D, inputType: path.input, outputType: 'f32' as const };
+    const perSeq = (b: number, e: number) => Int32Array.from({ length: 2 * L.numSequences }, (_, i) => {
+      const s0 = L.cuSeqlens[i >> 1], s1 = L.cuSeqlens[(i >> 1) + 1];
+      const lo = Math.min(Math.max(b, s0), s1);
+      return i & 1 ? Math.max(lo, Math.min(e, s1)) : lo;
+    });
+    // A chunk of queries against the keys before its end (options[2] has no bidirectional images).
+    const [b, e] = [37, Math.min(n, 150)];
+    const cq = (x: Float32Array | Uint16Array, w: number, from: number, to: number) => x.subarray(from * w, to * w);
+    const out = poisoned((e - b) * H * D), lse = poisoned((e - b) * H);
+    cudaEmulateRaw({ ...shape, q: cq(q, H * D, b, e), k: cq(k, KV * D, 0, e), v: cq(v, KV * D, 0, e), out, lse, queryRanges: perSeq(b, e), keyRanges: perSeq(0, e) });
+    expect(out.every(Number.isFinite)).toBe(true);
+    expect(relL2(out, Array.from(whole.out.subarray(b * H * D, e * H * D)))).toBeLessThan(path.tol);
+    expect(relL2(lse, Array.from(whole.lse.subarray(b * H, e * H)))).toBeLessThan(path.lseTol);
+    // A shard of keys: every query row, keys [60, 130) of the layout; rows that see none of them: out 0, lse -inf.
+    const keys = perSeq(60, 130);
+    const kRows = keys.reduce((a, x, i) => a + (i & 1 ? x : -x), 0);
+    const part = poisoned(n * H * D), partLse = poisoned(n * H);
+    const shard = (x: Float32Array | Uint16Array) => {
+      const o = new (x.constructor as Float32ArrayConstructor)(kRows * KV * D);
+      let at = 0;
+      for (let s = 0; s < L.numSequences; s++) o.set(x.subarray(keys[2 * s] * KV * D, keys[2 * s + 1] * KV * D), at), (at += (keys[2 * s + 1] - keys[2 * s]) * KV * D);
+      return o;
+    };
+    cudaEmulateRaw({ ...shape, q, k: shard(k), v: shard(v), out: part, lse: partLse, keyRanges: keys });
+    const partRef = ref(keys);
+    expect(part.every(Number.isFinite)).toBe(true);
+    expect(relL2(part, partRef.out)).toBeLessThan(path.tol);
+    let empty = 0;
+    partLse.forEach((x, i) => {
+      if (partRef.lse[i] === -Infinity) expect(x).toBe(-Infinity), empty++;
+      else expect(Math.abs(x - partRef.lse[i])).toBeLessThan(1e-3 * Math.max(1, Math.abs(partRef.lse[i])));
+    });
+    expect(empty).toBeGreaterThan(0);
+    // Strided: padded token-major q, head-major k and v with spare capacity, gaps in out, against the packed call.
+    const packed = poisoned(n * H * D), packedLse = poisoned(n * H);
+    cudaEmulateRaw({ ...shape, q, k, v, out: packed, lse: packedLse });
+    const cap = n + 8, qTok = H * D + 16;
+    const place = (x: Float32Array | Uint16Array, heads: number, tok: number, head: number, length: number) => {
+      const o = new (x.constructor as Float32ArrayConstructor)(length);
+      for (let r = 0; r < n; r++) for (let h = 0; h < heads; h++) o.set(x.subarray((r * heads + h) * D, (r * heads + h + 1) * D), r * tok + h * head);
+      return o;
+    };
+    const strided = new Float32Array(n * (H * D + 8)).fill(-3);
+    cudaEmulateRaw({
+      ...shape, q: place(q, H, qTok, D, n * qTok), k: place(k, KV, D, cap * D, KV * cap * D), v: place(v, KV, D, cap * D, KV * cap * D),
+      out: strided, lse: null, qStrides: { token: qTok, head: D }, kStrides: { token: D, head: cap * D }, vStrides: { token: D, head: cap * D },
+      outStrides: { token: H * D + 8, head: D },
+    });
+    for (let r = 0; r < n; r++) {
+      const got = strided.subarray(r * (H * D + 8), r * (H * D + 8) + H * D), want = packed.subarray(r * H * D, (r + 1) * H * D);
+      expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(Buffer.from(want.buffer, want.byteOffset, want.byteLength))).toBe(true);
+      expect(strided[r * (H * D + 8) + H * D]).toBe(-3);
+    }
+    // The CUDA backend needs 16-byte row starts.
+    expect(() => cudaEmulateRaw({ ...shape, q: place(q, H, H * D + 2, D, n * (H * D + 2)), k, v, out: poisoned(n * H * D), qStrides: { token: H * D + 2, head: D } })).toThrow(
+      expect.objectContaining({ code: 'MISALIGNED' }),
+    );
+  });
   it.each(PATHS)('$input in / $output out: every category and option', (path) => {
     OPTIONS.forEach((options, i) => gpuCase({ seed: 500 + i, numHeads: 4, numKvHeads: 2, headDim: 64, options, path, maxTokens: 150 }, 'emulator'));
   });

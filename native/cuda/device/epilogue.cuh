@@ -8,17 +8,18 @@
 
 #include "kernel_params.h"
 #include "softmax.cuh"
+#include "tile_scheduler.cuh"
 
 namespace bs::cuda {
 
 struct Epilogue {
   const KernelParams& p;
-  int32_t head;
-  int32_t headDim;
+  const WorkTile& w;
 
-  // Columns col, col+1 of the output row of `token`; col is even, so the pair is 4- or 8-byte aligned.
+  // Columns col, col+1 of the output row of `token`; col is even, so the pair is 4- or 8-byte aligned (strides are
+  // multiples of 16 bytes, cuda_backend.cu).
   __device__ __forceinline__ void store2(int32_t token, int32_t col, float a, float b) const {
-    const int64_t i = (static_cast<int64_t>(token) * p.numHeads + head) * headDim + col;
+    const int64_t i = w.outAt(p, token) + col;
     switch (p.outputType) {
       case DType::F32:
         *reinterpret_cast<float2*>(static_cast<float*>(p.out) + i) = make_float2(a, b);
@@ -33,11 +34,11 @@ struct Epilogue {
   }
 
   __device__ __forceinline__ void storeLse(int32_t token, const RowState& row, float totalSum) const {
-    if (p.lse) p.lse[static_cast<int64_t>(token) * p.numHeads + head] = row.lse(totalSum);
+    if (p.lse) p.lse[w.lseAt(p, token)] = row.lse(totalSum);
   }
 
-  // 1 / sum for a finished row. Every row sees at least itself, so sum > 0; a zero sum (a plan that lists nothing)
-  // writes zeros rather than NaN.
+  // 1 / sum for a finished row. A zero sum — the row sees no key of the call's key range — writes zeros (and the lse
+  // is -inf), the partial result that merges as nothing.
   __device__ __forceinline__ static float normaliser(float totalSum) { return totalSum > 0.0f ? 1.0f / totalSum : 0.0f; }
 };
 

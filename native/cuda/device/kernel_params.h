@@ -9,11 +9,15 @@
 
 namespace bs::cuda {
 
-// A slice of at most the kernel's row count of one query block: what one CTA computes for one head.
+// A slice of at most the kernel's row count of one query piece (core/query_pieces.h): what one CTA computes for one
+// head, with the piece's key range and where its rows are in the call's tensors.
 struct QueryChunk {
   int32_t queryBlock;
-  int32_t begin, end;  // token range
-  int32_t pad;
+  int32_t begin, end;    // token range
+  int32_t clipKeys;      // 1: the plan's key spans are cut to [keyBegin, keyEnd)
+  int32_t keyBegin, keyEnd;
+  int64_t queryDelta;    // q / out / lse row = token + queryDelta
+  int64_t keyDelta;      // k / v row = token + keyDelta
 };
 
 // One CTA's work: a chunk and a query head. Items are ordered heaviest first (work_schedule.h).
@@ -23,11 +27,12 @@ struct WorkItem {
 };
 
 struct KernelParams {
-  const void* q;  // [numTokens, numHeads, headDim]
-  const void* k;  // [numTokens, numKvHeads, headDim]
-  const void* v;
-  void* out;      // [numTokens, numHeads, headDim] of outputType
-  float* lse;     // [numTokens, numHeads] or null
+  const void* q;  // query rows x numHeads x headDim at qStrides
+  const void* k;  // key rows x numKvHeads x headDim at kStrides
+  const void* v;  // at vStrides
+  void* out;      // query rows x numHeads x headDim of outputType at outStrides
+  float* lse;     // [query rows, numHeads] or null
+  TensorStrides qStrides, kStrides, vStrides, outStrides;  // in elements (core/problem.h), resolved
   DType outputType;
   int32_t numHeads, numKvHeads, headsPerKv;
   float scaleLog2;  // scale * log2(e): softmax runs in base 2
@@ -51,6 +56,10 @@ inline KernelParams tensorParams(const MaskOptions& mask, const AttentionProblem
   params.v = p.v;
   params.out = p.out;
   params.lse = p.lse;
+  params.qStrides = p.qStrides;
+  params.kStrides = p.kStrides;
+  params.vStrides = p.vStrides;
+  params.outStrides = p.outStrides;
   params.outputType = p.outputType;
   params.numHeads = p.numHeads;
   params.numKvHeads = p.numKvHeads;

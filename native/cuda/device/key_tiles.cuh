@@ -8,6 +8,7 @@
 #include "../../core/plan_walk.h"
 #include "host_device.h"
 #include "kernel_params.h"
+#include "tile_scheduler.cuh"
 
 namespace bs::cuda {
 
@@ -23,8 +24,9 @@ using KeyTile = KeyTileT<ReadOnlyLoad>;
 template <int kTileKeys>
 class KeyTileWalk : public TileWalkT<kTileKeys, ReadOnlyLoad> {
  public:
-  BS_HOST_DEVICE KeyTileWalk(const KernelParams& p, HeadCategory c, int32_t queryBlock)
-      : TileWalkT<kTileKeys, ReadOnlyLoad>(p.category[static_cast<int>(c)], p.gatherLists, queryBlock) {}
+  BS_HOST_DEVICE KeyTileWalk(const KernelParams& p, const WorkTile& w)
+      : TileWalkT<kTileKeys, ReadOnlyLoad>(p.category[static_cast<int>(w.category)], p.gatherLists, w.queryBlock, w.keys,
+                                           w.clipKeys) {}
 };
 
 }  // namespace bs::cuda

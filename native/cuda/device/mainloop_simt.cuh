@@ -50,12 +50,12 @@ class SimtMainloop {
       const int r = i / kVec, c = i - r * kVec;
       float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
       if (r < w.rows)
-        x = __ldg(reinterpret_cast<const float4*>(q + (static_cast<int64_t>(w.rowBegin + r) * p.numHeads + w.head) * kHeadDim) + c);
+        x = __ldg(reinterpret_cast<const float4*>(q + w.qAt(p, w.rowBegin + r)) + c);
       x.x *= p.scaleLog2, x.y *= p.scaleLog2, x.z *= p.scaleLog2, x.w *= p.scaleLog2;
       *reinterpret_cast<float4*>(&s.q[r * kStride + 4 * c]) = x;
     }
 
-    KeyTileWalk<kKeys> walk(p, w.category, w.queryBlock);
+    KeyTileWalk<kKeys> walk(p, w);
     KeyTile tile;
     while (walk.next(tile)) {
       __syncthreads();  // every lane is done with the previous tile's K, V and probabilities
@@ -106,7 +106,7 @@ class SimtMainloop {
     const float total = quadSum(row_.sum);
     if (row >= w.rows) return;
     const float inv = Epilogue::normaliser(total);
-    const Epilogue ep{p, w.head, kHeadDim};
+    const Epilogue ep{p, w};
     const int32_t token = w.rowBegin + row;
 #pragma unroll
     for (int c = 0; c < kOwnVec; ++c) {
@@ -137,9 +137,9 @@ class SimtMainloop {
       const int r = i / kVec, c = i - r * kVec;
       float4 kx = make_float4(0.f, 0.f, 0.f, 0.f), vx = kx;
       if (r < tile.count) {
-        const int64_t at = (static_cast<int64_t>(tile.token(r)) * p.numKvHeads + w.kvHead) * kHeadDim;
-        kx = __ldg(reinterpret_cast<const float4*>(k + at) + c);
-        vx = __ldg(reinterpret_cast<const float4*>(v + at) + c);
+        const int32_t token = tile.token(r);
+        kx = __ldg(reinterpret_cast<const float4*>(k + w.kAt(p, token)) + c);
+        vx = __ldg(reinterpret_cast<const float4*>(v + w.vAt(p, token)) + c);
       }
       *reinterpret_cast<float4*>(&s.k[r * kStride + 4 * c]) = kx;
       *reinterpret_cast<float4*>(&s.v[r * kStride + 4 * c]) = vx;

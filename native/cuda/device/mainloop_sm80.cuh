@@ -54,7 +54,7 @@ class Sm80Mainloop {
     for (int d = 0; d < kDimBlocks; ++d) o_[d][0] = o_[d][1] = o_[d][2] = o_[d][3] = 0.0f;
 
     loadQuery(p, w, s);
-    KeyTileWalk<kKeys> walk(p, w.category, w.queryBlock);
+    KeyTileWalk<kKeys> walk(p, w);
     KeyTile tile;
     bool have = walk.next(tile);
     if (have) loadKeys(p, w, tile, s);
@@ -99,7 +99,7 @@ class Sm80Mainloop {
   __device__ void store(const KernelParams& p, const WorkTile& w) const {
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
     const int warpRow = (threadIdx.x >> 5) * 16;
-    const Epilogue ep{p, w.head, kHeadDim};
+    const Epilogue ep{p, w};
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const float total = quadSum(row_[h].sum);
@@ -119,23 +119,24 @@ class Sm80Mainloop {
     for (int i = threadIdx.x; i < kRows * kChunksPerRow; i += kThreads) {
       const int r = i / kChunksPerRow, c = i - r * kChunksPerRow;
       const bool valid = r < w.rows;
-      const int64_t token = w.rowBegin + (valid ? r : 0);
-      sm80::copyAsync16(&s.q[r * kStride + c * 8], q + (token * p.numHeads + w.head) * kHeadDim + c * 8, valid);
+      const int32_t token = w.rowBegin + (valid ? r : 0);
+      sm80::copyAsync16(&s.q[r * kStride + c * 8], q + w.qAt(p, token) + c * 8, valid);
     }
   }
 
   // Rows past tile.count are zero-filled: their scores are masked, and zeros (not stale values) meet P = 0 in P V.
+  template <bool kValues>
   __device__ void loadRows(const T* src, const KernelParams& p, const WorkTile& w, const KeyTile& tile, T* dst) const {
     for (int i = threadIdx.x; i < kKeys * kChunksPerRow; i += kThreads) {
       const int r = i / kChunksPerRow, c = i - r * kChunksPerRow;
       const bool valid = r < tile.count;
-      const int64_t token = valid ? tile.token(r) : 0;
-      sm80::copyAsync16(&dst[r * kStride + c * 8], src + (token * p.numKvHeads + w.kvHead) * kHeadDim + c * 8, valid);
+      const int64_t at = valid ? (kValues ? w.vAt(p, tile.token(r)) : w.kAt(p, tile.token(r))) : 0;
+      sm80::copyAsync16(&dst[r * kStride + c * 8], src + at + c * 8, valid);
     }
   }
 
   __device__ void loadKeys(const KernelParams& p, const WorkTile& w, const KeyTile& tile, SharedStorage& s) const {
-    loadRows(static_cast<const T*>(p.k), p, w, tile, s.k);
+    loadRows<false>(static_cast<const T*>(p.k), p, w, tile, s.k);
     if (tile.full()) return;
     for (int r = threadIdx.x; r < kKeys; r += kThreads) {
       const int32_t token = r < tile.count ? tile.token(r) : -1;
@@ -146,7 +147,7 @@ class Sm80Mainloop {
   }
 
   __device__ void loadValues(const KernelParams& p, const WorkTile& w, const KeyTile& tile, SharedStorage& s) const {
-    loadRows(static_cast<const T*>(p.v), p, w, tile, s.v);
+    loadRows<true>(static_cast<const T*>(p.v), p, w, tile, s.v);
   }
 
   // S = Q K^T for the warp's 16 rows. A fragments of Q: matrices (rows 0-7 | 8-15) x (dims 0-7 | 8-15) in the

@@ -15,13 +15,32 @@ struct WorkTile {
   int32_t head;
   int32_t kvHead;
   HeadCategory category;
+  TokenRange keys;   // the call's keys of the rows' sequence
+  bool clipKeys;     // keys is not the whole sequence
+  int64_t queryDelta, keyDelta;
+
+  // Element offsets of a query token's row of q / out and of a key token's row of k / v (core/call_ranges.h).
+  BS_HOST_DEVICE int64_t qAt(const KernelParams& p, int32_t token) const {
+    return (token + queryDelta) * p.qStrides.token + head * p.qStrides.head;
+  }
+  BS_HOST_DEVICE int64_t outAt(const KernelParams& p, int32_t token) const {
+    return (token + queryDelta) * p.outStrides.token + head * p.outStrides.head;
+  }
+  BS_HOST_DEVICE int64_t lseAt(const KernelParams& p, int32_t token) const { return (token + queryDelta) * p.numHeads + head; }
+  BS_HOST_DEVICE int64_t kAt(const KernelParams& p, int32_t token) const {
+    return (token + keyDelta) * p.kStrides.token + kvHead * p.kStrides.head;
+  }
+  BS_HOST_DEVICE int64_t vAt(const KernelParams& p, int32_t token) const {
+    return (token + keyDelta) * p.vStrides.token + kvHead * p.vStrides.head;
+  }
 };
 
 BS_HOST_DEVICE WorkTile workTileFor(const KernelParams& p, int32_t item) {
   const WorkItem w = p.items[item];
   const QueryChunk c = p.chunks[w.chunk];
   return {c.queryBlock, c.begin, c.end - c.begin, w.head, w.head / p.headsPerKv,
-          static_cast<HeadCategory>(p.headCategory[w.head])};
+          static_cast<HeadCategory>(p.headCategory[w.head]), TokenRange{c.keyBegin, c.keyEnd}, c.clipKeys != 0,
+          c.queryDelta, c.keyDelta};
 }
 
 }  // namespace bs::cuda

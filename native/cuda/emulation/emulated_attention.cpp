@@ -4,6 +4,7 @@
 #include "emulated_attention.h"
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "../device/mainloop_simt.cuh"
 #include "../device/mainloop_sm80.cuh"
 #include "../host/plan_image.h"
+#include "../host/stride_checks.h"
 #include "../device/tile_scheduler.cuh"
 
 namespace bs::cuda {
@@ -21,7 +23,7 @@ namespace {
 template <class Mainloop>
 void runGrid(const Plan& plan, const AttentionProblem& p, KernelParams params) {
   auto& copies = emu::asyncCopies();
-  const PlanImage image(plan, p.heads, p.numHeads, Mainloop::kRows);
+  const PlanImage image(plan, p.ranges, p.heads, p.numHeads, Mainloop::kRows);
   image.bind(image.bytes().data(), params);
   emu::CtaEmulator cta(Mainloop::kThreads);
   using Shared = typename Mainloop::SharedStorage;
@@ -61,11 +63,16 @@ void dispatchDim(const Plan& plan, const AttentionProblem& p, const KernelParams
 void emulateAttention(const Plan& plan, const AttentionProblem& p, bool copiesAtWait) {
   emu::asyncCopies().timing = copiesAtWait ? emu::AsyncCopies::Timing::AtWait : emu::AsyncCopies::Timing::AtIssue;
   checkHeadCounts(p.numHeads, p.numKvHeads);
-  KernelParams params = tensorParams(plan.options().mask, p);
+  AttentionProblem resolved = p;
+  std::optional<CallRanges> whole;
+  if (!resolved.ranges) resolved.ranges = &whole.emplace(plan.layout());
+  resolveProblemStrides(resolved, resolved.ranges->queryRows(), resolved.ranges->keyRows());
+  checkStrideAlignment(resolved);
+  KernelParams params = tensorParams(plan.options().mask, resolved);
   switch (p.inputType) {
-    case DType::BF16: return dispatchDim<__nv_bfloat16>(plan, p, params);
-    case DType::F16: return dispatchDim<__half>(plan, p, params);
-    default: return dispatchDim<float>(plan, p, params);
+    case DType::BF16: return dispatchDim<__nv_bfloat16>(plan, resolved, params);
+    case DType::F16: return dispatchDim<__half>(plan, resolved, params);
+    default: return dispatchDim<float>(plan, resolved, params);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #if defined(__linux__)
@@ -20,6 +21,7 @@
 #include "cuda_check.h"
 #include "device_memory.h"
 #include "device_plan.h"
+#include "stride_checks.h"
 #include "../device/launch.h"
 
 #ifndef BLINDSIGHT_CUDA_ARCHS
@@ -174,19 +176,40 @@ void checkAligned(const AttentionProblem& p) {
   if (reinterpret_cast<uintptr_t>(p.lse) % 4 != 0) throw Error(ErrorCode::MISALIGNED, "lse must be 4-byte aligned");
 }
 
+// The call with its ranges (the caller's, or every token) and strides resolved, and the strides checked for the
+// kernels' 16-byte row loads.
+struct ResolvedCall {
+  std::optional<CallRanges> whole;
+  AttentionProblem p;
+  ResolvedCall(const Plan& plan, const AttentionProblem& in) : p(in) {
+    if (!p.ranges) p.ranges = &whole.emplace(plan.layout());
+    resolveProblemStrides(p, p.ranges->queryRows(), p.ranges->keyRows());
+    checkStrideAlignment(p);
+  }
+  ResolvedCall(const ResolvedCall&) = delete;
+};
+
+// Device copies of host tensors: each the span its strides reach. A strided out is uploaded too, so that the
+// elements between its rows come back as the caller left them.
 struct HostBuffers {
-  size_t qBytes, kvBytes, outBytes, lseBytes;
+  size_t qBytes, kBytes, vBytes, outBytes, lseBytes;
+  bool uploadOut;
   DeviceBuffer q, k, v, out, lse;
-  HostBuffers(const Plan& plan, const AttentionProblem& p, cudaStream_t s)
-      : qBytes(static_cast<size_t>(plan.layout().numTokens()) * p.numHeads * p.headDim * elementBytes(p.inputType)),
-        kvBytes(static_cast<size_t>(plan.layout().numTokens()) * p.numKvHeads * p.headDim * elementBytes(p.inputType)),
-        outBytes(static_cast<size_t>(plan.layout().numTokens()) * p.numHeads * p.headDim * elementBytes(p.outputType)),
-        lseBytes(p.lse ? static_cast<size_t>(plan.layout().numTokens()) * p.numHeads * sizeof(float) : 0),
+  HostBuffers(const AttentionProblem& p, cudaStream_t s)
+      : qBytes(span(p.ranges->queryRows(), p.numHeads, p, p.qStrides, p.inputType)),
+        kBytes(span(p.ranges->keyRows(), p.numKvHeads, p, p.kStrides, p.inputType)),
+        vBytes(span(p.ranges->keyRows(), p.numKvHeads, p, p.vStrides, p.inputType)),
+        outBytes(span(p.ranges->queryRows(), p.numHeads, p, p.outStrides, p.outputType)),
+        lseBytes(p.lse ? static_cast<size_t>(p.ranges->queryRows()) * p.numHeads * sizeof(float) : 0),
+        uploadOut(p.outStrides.token != static_cast<int64_t>(p.numHeads) * p.headDim || p.outStrides.head != p.headDim),
         q(qBytes, s, "allocating q on the device"),
-        k(kvBytes, s, "allocating k on the device"),
-        v(kvBytes, s, "allocating v on the device"),
+        k(kBytes, s, "allocating k on the device"),
+        v(vBytes, s, "allocating v on the device"),
         out(outBytes, s, "allocating out on the device"),
         lse(lseBytes, s, "allocating lse on the device") {}
+  static size_t span(int64_t rows, int64_t heads, const AttentionProblem& p, TensorStrides st, DType t) {
+    return static_cast<size_t>(tensorExtent(rows, heads, p.headDim, st)) * elementBytes(t);
+  }
 
   AttentionProblem onDevice(const AttentionProblem& p) const {
     AttentionProblem d = p;
@@ -199,8 +222,9 @@ struct HostBuffers {
   }
   void upload(const AttentionProblem& p, cudaStream_t s) const {
     check(cudaMemcpyAsync(q.get(), p.q, qBytes, cudaMemcpyHostToDevice, s), "copying q to the device");
-    check(cudaMemcpyAsync(k.get(), p.k, kvBytes, cudaMemcpyHostToDevice, s), "copying k to the device");
-    check(cudaMemcpyAsync(v.get(), p.v, kvBytes, cudaMemcpyHostToDevice, s), "copying v to the device");
+    check(cudaMemcpyAsync(k.get(), p.k, kBytes, cudaMemcpyHostToDevice, s), "copying k to the device");
+    check(cudaMemcpyAsync(v.get(), p.v, vBytes, cudaMemcpyHostToDevice, s), "copying v to the device");
+    if (uploadOut) check(cudaMemcpyAsync(out.get(), p.out, outBytes, cudaMemcpyHostToDevice, s), "copying out to the device");
   }
   void download(const AttentionProblem& p, cudaStream_t s) const {
     check(cudaMemcpyAsync(p.out, out.get(), outBytes, cudaMemcpyDeviceToHost, s), "copying out from the device");
@@ -224,9 +248,11 @@ bool available(std::string* whyNot) {
   return s.available;
 }
 
-void attentionDevice(const Plan& plan, const AttentionProblem& p, void* cudaStream) {
+void attentionDevice(const Plan& plan, const AttentionProblem& call, void* cudaStream) {
   requireAvailable();
-  validate(plan, p);
+  validate(plan, call);
+  const ResolvedCall resolved(plan, call);
+  const AttentionProblem& p = resolved.p;
   checkAligned(p);
   const auto stream = static_cast<cudaStream_t>(cudaStream);
   Launch l(plan, p);
@@ -234,12 +260,14 @@ void attentionDevice(const Plan& plan, const AttentionProblem& p, void* cudaStre
   if (devicePlan.numItems() > 0) l.launch(l.params, devicePlan.numItems(), stream);
 }
 
-void attentionHost(const Plan& plan, const AttentionProblem& p) {
+void attentionHost(const Plan& plan, const AttentionProblem& call) {
   requireAvailable();
-  validate(plan, p);
+  validate(plan, call);
+  const ResolvedCall resolved(plan, call);
+  const AttentionProblem& p = resolved.p;
   OwnedStream stream;
   {
-    HostBuffers buffers(plan, p, stream.get());
+    HostBuffers buffers(p, stream.get());
     buffers.upload(p, stream.get());
     attentionDevice(plan, buffers.onDevice(p), stream.get());
     buffers.download(p, stream.get());
@@ -248,14 +276,16 @@ void attentionHost(const Plan& plan, const AttentionProblem& p) {
   check(cudaStreamSynchronize(stream.get()), "releasing device buffers");
 }
 
-HostTiming benchmarkHost(const Plan& plan, const AttentionProblem& p, int repeats) {
+HostTiming benchmarkHost(const Plan& plan, const AttentionProblem& call, int repeats) {
   requireAvailable();
-  validate(plan, p);
+  validate(plan, call);
+  const ResolvedCall resolved(plan, call);
+  const AttentionProblem& p = resolved.p;
   HostTiming timing;
   OwnedStream stream;
   const cudaStream_t s = stream.get();
   {
-    HostBuffers buffers(plan, p, s);
+    HostBuffers buffers(p, s);
     const AttentionProblem d = buffers.onDevice(p);
     Event t0, t1, t2;
     check(cudaEventRecord(t0.get(), s), "recording an event");

@@ -9,7 +9,7 @@ namespace bs::cuda {
 DevicePlan::DevicePlan(const Plan& plan, const AttentionProblem& p, int32_t rowsPerCta, cudaStream_t stream,
                        KernelParams& params)
     : stream_(stream) {
-  const PlanImage image(plan, p.heads, p.numHeads, rowsPerCta);
+  const PlanImage image(plan, p.ranges, p.heads, p.numHeads, rowsPerCta);
   numItems_ = image.numItems();
   image_ = deviceAlloc(image.bytes().size(), stream_, "allocating the plan on the device");
   // From pageable memory this returns once the bytes are staged, so `image` may go out of scope afterwards.

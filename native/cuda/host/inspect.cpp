@@ -14,7 +14,7 @@ void walkAll(const KernelParams& params, int32_t numItems, Inspection& out) {
   for (int32_t i = 0; i < numItems; ++i) {
     const WorkTile w = workTileFor(params, i);
     const int32_t firstTile = static_cast<int32_t>(out.tiles.size() / Inspection::kTileFields);
-    KeyTileWalk<kKeys> walk(params, w.category, w.queryBlock);
+    KeyTileWalk<kKeys> walk(params, w);
     KeyTile t;
     while (walk.next(t)) {
       const int32_t list = t.list == nullptr ? -1 : (t.list == params.gatherLists.list[0] ? 0 : 1);
@@ -32,7 +32,7 @@ Inspection inspectLaunch(const Plan& plan, const HeadCategory* heads, int32_t nu
                          int32_t rowsPerCta, int32_t keysPerTile) {
   checkHeadCounts(numHeads, numKvHeads);
   if (rowsPerCta < 1) throw Error(ErrorCode::BAD_ARGUMENT, "rowsPerCta must be positive");
-  const PlanImage image(plan, heads, numHeads, rowsPerCta);
+  const PlanImage image(plan, nullptr, heads, numHeads, rowsPerCta);
   KernelParams params{};
   params.numHeads = numHeads;
   params.numKvHeads = numKvHeads;

@@ -15,9 +15,12 @@ size_t PlanImage::add(const T* data, size_t count) {
   return at;
 }
 
-PlanImage::PlanImage(const Plan& plan, const HeadCategory* heads, int32_t numHeads, int32_t rowsPerCta) {
+PlanImage::PlanImage(const Plan& plan, const CallRanges* ranges, const HeadCategory* heads, int32_t numHeads,
+                     int32_t rowsPerCta) {
   const Layout& layout = plan.layout();
-  const WorkSchedule schedule = buildSchedule(plan, heads, numHeads, rowsPerCta);
+  const WorkSchedule schedule =
+      ranges ? buildSchedule(plan, *ranges, heads, numHeads, rowsPerCta)
+             : buildSchedule(plan, CallRanges(layout), heads, numHeads, rowsPerCta);
   numItems_ = static_cast<int32_t>(schedule.items.size());
   for (int c = 0; c < kNumCategories; ++c) {
     const Plan::CategoryPlan& cp = plan.category(static_cast<HeadCategory>(c));

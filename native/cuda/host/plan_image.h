@@ -15,7 +15,8 @@ namespace bs::cuda {
 
 class PlanImage {
  public:
-  PlanImage(const Plan& plan, const HeadCategory* heads, int32_t numHeads, int32_t rowsPerCta);
+  // ranges: the call's query and key tokens (null: the whole layout).
+  PlanImage(const Plan& plan, const CallRanges* ranges, const HeadCategory* heads, int32_t numHeads, int32_t rowsPerCta);
 
   const std::vector<uint8_t>& bytes() const { return bytes_; }
   int32_t numItems() const { return numItems_; }

@@ -6,6 +6,7 @@
 
 #include "../../core/error.h"
 #include "../../core/plan_cost.h"
+#include "../../core/query_pieces.h"
 
 namespace bs::cuda {
 namespace {
@@ -13,12 +14,13 @@ namespace {
 constexpr int32_t kCostTileKeys = 64;
 }  // namespace
 
-WorkSchedule buildSchedule(const Plan& plan, const HeadCategory* heads, int32_t numHeads, int32_t rowsPerCta) {
+WorkSchedule buildSchedule(const Plan& plan, const CallRanges& ranges, const HeadCategory* heads, int32_t numHeads,
+                           int32_t rowsPerCta) {
   WorkSchedule s;
-  const auto& blocks = plan.queryBlocks();
-  for (size_t b = 0; b < blocks.size(); ++b)
-    for (int32_t r = blocks[b].begin; r < blocks[b].end; r += rowsPerCta)
-      s.chunks.push_back({static_cast<int32_t>(b), r, std::min(blocks[b].end, r + rowsPerCta), 0});
+  for (const QueryPiece& piece : queryPieces(plan, ranges))
+    for (int32_t r = piece.begin; r < piece.end; r += rowsPerCta)
+      s.chunks.push_back({piece.block, r, std::min(piece.end, r + rowsPerCta), piece.clipKeys ? 1 : 0, piece.keys.begin,
+                          piece.keys.end, piece.queryDelta, piece.keyDelta});
 
   std::array<std::vector<int32_t>, kNumCategories> headsOf;
   for (int32_t h = 0; h < numHeads; ++h) headsOf[static_cast<int>(heads[h])].push_back(h);
@@ -35,7 +37,9 @@ WorkSchedule buildSchedule(const Plan& plan, const HeadCategory* heads, int32_t 
     cost[c].resize(s.chunks.size());
     for (size_t i = 0; i < s.chunks.size(); ++i) {
       const QueryChunk& q = s.chunks[i];
-      const BlockTotals t = blockTotals(plan.spans(static_cast<HeadCategory>(c), q.queryBlock), kCostTileKeys);
+      const BlockTotals t =
+          blockTotals(plan.spans(static_cast<HeadCategory>(c), q.queryBlock, {q.keyBegin, q.keyEnd}, q.clipKeys != 0),
+                      kCostTileKeys);
       cost[c][i] = estimatedCost(q.end - q.begin, t.runKeys + t.gatheredKeys, t.runTiles + t.gatherTiles);
     }
     order[c].resize(s.chunks.size());

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "../../core/call_ranges.h"
 #include "../../core/plan.h"
 #include "../device/kernel_params.h"
 
@@ -16,8 +17,9 @@ struct WorkSchedule {
   std::vector<WorkItem> items;
 };
 
-// rowsPerCta: query rows one CTA computes (the kernel's tile height). heads: numHeads category codes.
-// O(chunks log chunks + items).
-WorkSchedule buildSchedule(const Plan& plan, const HeadCategory* heads, int32_t numHeads, int32_t rowsPerCta);
+// The chunks of the call's query pieces (core/query_pieces.h). rowsPerCta: query rows one CTA computes (the kernel's
+// tile height). heads: numHeads category codes. O(chunks log chunks + items).
+WorkSchedule buildSchedule(const Plan& plan, const CallRanges& ranges, const HeadCategory* heads, int32_t numHeads,
+                           int32_t rowsPerCta);
 
 }  // namespace bs::cuda
