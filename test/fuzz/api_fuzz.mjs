@@ -79,10 +79,14 @@ const pending = [];
 for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) {
   const layout = check(() => (chance(0.1) ? bs.Layout.fromTokenIds(Array.from({ length: 1 + int(50) }, () => pick([1, 2, 151652, 151653, 151655])), pick(['qwen2-vl', 'gemma3', 'constructor', '__proto__', { imageStart: 1, imageEnd: 2 }, junk()])) : bs.Layout.fromSegments(segments(), chance(0.1) ? { globalSinks: junk() } : { globalSinks: int(3) })));
   if (!layout) continue;
-  const options = chance(0.8) ? { blockM: pick([8, 16, 64, 128, 256]), blockN: pick([8, 32, 64, 256]), window: pick([null, undefined, 1 + int(100)]), textKeys: chance(0.5), bidirectionalImages: chance(0.3), exhaustive: chance(0.1) } : { blockM: junk(), window: junk(), textKeys: junk() };
+  const options = chance(0.8) ? { blockM: pick([8, 16, 64, 128, 256]), blockN: pick([8, 32, 64, 256]), window: pick([null, undefined, 1 + int(100)]), windowKeepsSinks: pick([undefined, true, false]), textKeys: chance(0.5), bidirectionalImages: chance(0.3), exhaustive: chance(0.1) } : { blockM: junk(), window: junk(), textKeys: junk(), windowKeepsSinks: junk() };
   const plan = check(() => bs.MaskPlan.build(layout, options));
   if (!plan) continue;
   check(() => plan.stats(Array.from({ length: 1 + int(4) }, () => pick(CATS))));
+  if (chance(0.2)) {
+    const n = layout.numTokens, a = int(n + 2), b = int(n + 2);
+    check(() => plan.rangeStats(pick(CATS), chance(0.9) ? [Math.min(a, b), Math.max(a, b)] : junk(), [0, Math.min(n, b)]));
+  }
   const numKvHeads = num(), group = pick([1, 2, 3]), numHeads = typeof numKvHeads === 'number' ? numKvHeads * group : num();
   const headDim = chance(0.9) ? pick([8, 16, 24, 64, 72]) : junk();
   const dtype = chance(0.9) ? pick([undefined, 'f32', 'f16', 'bf16']) : junk();
@@ -91,7 +95,23 @@ for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) 
   const H = typeof numHeads === 'number' && numHeads > 0 && numHeads < 65 ? numHeads : 1, KV = typeof numKvHeads === 'number' && numKvHeads > 0 && numKvHeads < 65 ? numKvHeads : 1;
   const D = typeof headDim === 'number' && headDim > 0 && headDim <= 512 ? headDim : 8;
   if (n * H * D > 2e6) continue;
-  const q = tensor(n * H * D, dtype, finite), k = tensor(n * KV * D, dtype, finite), v = tensor(n * KV * D, dtype, finite);
+  // Query / key ranges: mostly valid (one pair, or one per sequence), sometimes hostile; tensors sized for them.
+  const pair = () => { const a = int(n + 1), b = int(n + 1); return chance(0.9) ? [Math.min(a, b), Math.max(a, b)] : [b, a + pick([0, 1, -1])]; };
+  const perSeq = () => Array.from({ length: layout.numSequences + (chance(0.05) ? 1 : 0) }, (_, s) => {
+    const s0 = layout.cuSeqlens[s] ?? 0, s1 = layout.cuSeqlens[s + 1] ?? n, a = s0 + int(s1 - s0 + 1), b = s0 + int(s1 - s0 + 1);
+    return chance(0.95) ? [Math.min(a, b), Math.max(a, b)] : [a, b + 3];
+  });
+  const ranges = () => (chance(0.6) ? undefined : chance(0.5) ? pair() : chance(0.9) ? perSeq() : junk());
+  const queries = ranges(), keys = ranges();
+  const rowsOf = (r) => {
+    if (!Array.isArray(r)) return n;
+    if (r.length === 2 && typeof r[0] === 'number') { let t = 0; for (let s = 0; s < layout.numSequences; s++) t += Math.max(0, Math.min(r[1], layout.cuSeqlens[s + 1]) - Math.max(r[0], layout.cuSeqlens[s])); return t; }
+    return r.reduce((t, x) => t + (Array.isArray(x) ? Math.max(0, x[1] - x[0]) : 0), 0);
+  };
+  const qRows = rowsOf(queries), kRows = rowsOf(keys);
+  const strides = chance(0.85) ? undefined : { k: pick([{ token: D, head: kRows * D }, { token: KV * D + 8, head: D }, { token: -1, head: D }, { token: D, head: D }, junk()]) };
+  const kLen = strides?.k?.token === KV * D + 8 ? kRows * (KV * D + 8) : kRows * KV * D;
+  const q = tensor(qRows * H * D, dtype, finite), k = tensor(kLen, dtype, finite), v = tensor(kRows * KV * D, dtype, finite);
   const heads = chance(0.95) ? Array.from({ length: chance(0.95) ? H : H + 1 }, () => (chance(0.97) ? pick(bs.HEAD_CATEGORIES) : pick(CATS))) : junk();
   const args = {
     q, k, v, plan, heads, numHeads, numKvHeads, headDim, dtype,
@@ -101,15 +121,20 @@ for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) 
     threads: chance(0.9) ? pick([undefined, 1, 2]) : junk(),
     isa: chance(0.9) ? pick([undefined, ...bs.cpuInfo().isas]) : pick(['avx9', 'neon', junk()]),
     backend: chance(0.95) ? pick([undefined, 'cpu', 'auto']) : pick(['cuda', 'gpu', junk()]),
-    out: chance(0.15) ? (chance(0.3) ? q : tensor(n * H * D, 'f32', true)) : undefined,
+    out: chance(0.15) ? (chance(0.3) ? q : tensor(qRows * H * D, 'f32', true)) : undefined,
+    queries, keys, strides: strides && { ...strides, v: strides.k },
   };
+  // A row that sees none of a key range's keys is 0 / -inf: finite outputs still (only lse is not).
   const wantFinite = finite && args.scale === undefined && (args.outDtype === undefined || args.outDtype === 'f32') && (dtype === undefined || dtype === 'f32');
-  if (chance(0.5)) check(() => bs.attentionSync(args), wantFinite ? (r) => expectFinite(r, n * H * D) : undefined);
+  if (chance(0.5)) {
+    const r = check(() => bs.attentionSync({ ...args, returnLse: keys !== undefined || args.returnLse }), wantFinite ? (r) => expectFinite(r, qRows * H * D) : undefined);
+    if (r?.lse && chance(0.5)) check(() => bs.mergeAttention({ partials: chance(0.8) ? [r, r] : [r, { out: r.out, lse: junk() }], numHeads, headDim, outDtype: args.outDtype, dtype: args.outDtype }));
+  }
   else {
     calls++;
     try {
       pending.push(bs.attention(args).then(
-        (r) => { if (wantFinite) expectFinite(r, n * H * D); },
+        (r) => { if (wantFinite) expectFinite(r, qRows * H * D); },
         (e) => { check(() => { throw e; }); },
       ));
     } catch (e) {
@@ -121,7 +146,8 @@ for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) 
     const policy = check(() => bs.HeadPolicy.uniform(1 + int(3), H, pick(CATS)));
     if (policy) {
       const hook = check(() => bs.PromptAttention.create(chance(0.5) ? layout : plan, policy, { numHeads, numKvHeads, headDim, ...(chance(0.5) ? options : {}) }));
-      if (hook) check(() => hook.layer(int(4)).forwardSync(q, k, v));
+      if (hook) check(() => hook.layer(int(4)).forwardSync(q, k, v, { queries, keys }));
+      if (hook && chance(0.5)) check(() => hook.microBatches(pick([1, 7, 64, 0, junk()])));
     }
   }
   if (chance(0.02)) plan.dispose();

@@ -4,6 +4,7 @@
 // pointer covers what the call says it holds. Built with ASan + UBSan (cmake -DBLINDSIGHT_FUZZ=ON, clang); a crash, a
 // sanitizer report, BLINDSIGHT_ERR_INTERNAL, or a non-finite output from finite inputs is a finding.
 //   build-fuzz/blindsight_capi_fuzz -max_total_time=60 test/fuzz/corpus   (see docs/architecture.md, "Fuzzing")
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -105,6 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!layout) return 0;
   numTokens = blindsight_layout_num_tokens(layout);
+  const int32_t numSequences = blindsight_layout_num_sequences(layout);
 
   blindsight_plan_options o;
   blindsight_plan_options_init(&o);
@@ -115,6 +117,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   o.text_keys = r.flag();
   o.bidirectional_images = r.flag();
   o.exhaustive = r.below(8) == 0;
+  o.window_keeps_sinks = r.flag();
   blindsight_plan* plan = nullptr;
   expectStatus(blindsight_plan_create(layout, &o, &plan));
   blindsight_layout_destroy(layout);
@@ -173,10 +176,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   a.isa = isas[r.below(7)];
   (void)inBytes;
   (void)outBytes;
+  // Query / key ranges (begin, end per sequence; any values, so most multi-sequence draws cross a sequence and are
+  // refused) and strides that stay inside the buffers when valid: rows never exceed numTokens.
+  std::vector<int32_t> queryRanges(2 * static_cast<size_t>(numSequences)), keyRanges(queryRanges.size());
+  bool ranged = false;
+  const auto draw = [&](std::vector<int32_t>& v) {
+    for (size_t i = 0; i < v.size(); i += 2) {
+      const auto x = static_cast<int32_t>(r.below(static_cast<uint32_t>(numTokens) + 2)), y = static_cast<int32_t>(r.below(static_cast<uint32_t>(numTokens) + 2));
+      v[i] = r.below(16) == 0 ? std::max(x, y) : std::min(x, y);
+      v[i + 1] = r.below(16) == 0 ? std::min(x, y) : std::max(x, y);
+    }
+  };
+  if (r.below(4) == 0) draw(queryRanges), a.query_ranges = queryRanges.data(), ranged = true;
+  if (r.below(4) == 0) draw(keyRanges), a.key_ranges = keyRanges.data(), ranged = true;
+  if (r.below(8) == 0) {
+    const int64_t rows = static_cast<int64_t>(numTokens);
+    switch (r.below(4)) {
+      case 0: a.k_strides = a.v_strides = {headDim, rows * headDim}; break;  // head-major, as big as packed
+      case 1: a.k_strides = {-headDim, headDim}; break;
+      case 2: a.k_strides = {headDim, headDim}; break;                        // heads overlap rows
+      default: a.q_strides = {static_cast<int64_t>(hq) * headDim, headDim}; break;  // the packed default, spelled out
+    }
+  }
   const blindsight_status s = blindsight_attention(plan, &a);
   expectStatus(s);
   if (s == BLINDSIGHT_OK && finite && std::isfinite(a.scale) && std::fabs(a.scale) < 1e3f && a.out == out.data() &&
-      outType == BLINDSIGHT_F32) {
+      outType == BLINDSIGHT_F32 && !ranged) {
     for (size_t i = 0; i < qElems; ++i) {
       float x;
       std::memcpy(&x, out.data() + 4 * i, 4);
