@@ -59,7 +59,7 @@ class AttentionArgs(ctypes.Structure):
                 ("input_dtype", ctypes.c_int32), ("output_dtype", ctypes.c_int32), ("threads", ctypes.c_int32),
                 ("isa", ctypes.c_char_p), ("query_ranges", ctypes.POINTER(ctypes.c_int32)),
                 ("key_ranges", ctypes.POINTER(ctypes.c_int32)), ("q_strides", Strides), ("k_strides", Strides),
-                ("v_strides", Strides), ("out_strides", Strides)]
+                ("v_strides", Strides), ("out_strides", Strides), ("computed_pairs", ctypes.POINTER(ctypes.c_int64))]
 
 
 class Partial(ctypes.Structure):

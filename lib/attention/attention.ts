@@ -71,6 +71,11 @@ export interface AttentionArgs {
 export interface AttentionResult<Out extends Tensor = Float32Array> {
   out: Out;
   lse?: Float32Array;
+  /**
+   * CPU backend: the (query row, key) pairs the kernel's products computed, over all heads — the call's real work
+   * (masked lanes of the vectors it ran included), to compare with the mask's visible pairs.
+   */
+  computedPairs?: number;
 }
 
 /** Block-sparse prefill attention, computed off the main thread. Rejects with a BlindsightError on bad input. */
@@ -101,7 +106,9 @@ export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
 }
 
 function result(r: NativeAttentionResult): AttentionResult<Tensor> {
-  return r.lse ? { out: r.out, lse: r.lse } : { out: r.out };
+  const out: AttentionResult<Tensor> = r.lse ? { out: r.out, lse: r.lse } : { out: r.out };
+  if (r.computedPairs !== undefined) out.computedPairs = r.computedPairs;
+  return out;
 }
 
 // The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.

@@ -26,6 +26,14 @@ export interface PromptAttentionOptions extends PlanOptions {
   isa?: CpuIsa;
   /** Every forward also returns the log-sum-exp (default false). */
   returnLse?: boolean;
+  /**
+   * Forwards that pass no `out` (and `lse`) write into one output per shape that the hook keeps, over a
+   * SharedArrayBuffer (written in place by async calls too), instead of a fresh array per call: no allocation and no
+   * page faults on the hot path. The array a forward returns is then overwritten by the next forward of the same
+   * shape; copy what must outlive it. A forward whose shape's output is still in use by a running call gets a fresh
+   * one. Default false.
+   */
+  reuseOutputs?: boolean;
 }
 
 /** Per-call extras: caller-owned outputs (e.g. a slice of the runtime's own activation buffer), and a micro-batch. */
@@ -65,7 +73,11 @@ export interface FlopCounts {
   savedFlops: number;
   /** keptFlops / denseFlops. */
   keptRatio: number;
-  /** What the kernel actually computes: every pair of the tiles it visits, masked lanes included. */
+  /**
+   * What the kernel computed: for the calls of `summary()` the pairs the CPU kernel counted as it ran (masked lanes of
+   * the vectors it ran included); for `flops` / `modelFlops()` (and GPU calls) the plan's estimate, every pair of the
+   * blocks it visits, an upper bound.
+   */
   computedFlops: number;
 }
 
@@ -106,21 +118,29 @@ export class LayerAttention {
    * headDim]: every token by default, or the micro-batch and cache `outputs.queries` / `keys` name.
    */
   async forward(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs = {}): Promise<AttentionResult> {
-    const { args, flops } = this.#call(q, k, v, outputs);
-    const result = await attention(args);
-    this.#owner._record(this, flops);
-    return result;
+    const { args, flops, release } = this.#call(q, k, v, outputs);
+    try {
+      const result = await attention(args);
+      this.#owner._record(this, measured(flops, result, this.#owner.options.headDim));
+      return result;
+    } finally {
+      release();
+    }
   }
 
   /** The same on the calling thread. */
   forwardSync(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs = {}): AttentionResult {
-    const { args, flops } = this.#call(q, k, v, outputs);
-    const result = attentionSync(args);
-    this.#owner._record(this, flops);
-    return result;
+    const { args, flops, release } = this.#call(q, k, v, outputs);
+    try {
+      const result = attentionSync(args);
+      this.#owner._record(this, measured(flops, result, this.#owner.options.headDim));
+      return result;
+    } finally {
+      release();
+    }
   }
 
-  #call(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): { args: AttentionArgs & { outDtype?: 'f32' }; flops: FlopCounts } {
+  #call(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): { args: AttentionArgs & { outDtype?: 'f32' }; flops: FlopCounts; release: () => void } {
     if (typeof outputs !== 'object' || outputs === null) throw typeError('outputs must be an object');
     const o = this.#owner.options;
     const plan = this.#owner.plan;
@@ -128,7 +148,14 @@ export class LayerAttention {
     if (outputs.queries !== undefined && keys === undefined) keys = cacheSoFar(plan, outputs.queries);
     const whole = outputs.queries === undefined && keys === undefined;
     const flops = whole ? this.flops : rangeFlops(plan, this.heads, o.headDim, outputs.queries, keys);
-    return { args: {
+    let out = outputs.out, lse = outputs.lse;
+    let release = () => {};
+    if (o.reuseOutputs && out === undefined && lse === undefined) {
+      const rows = outputs.queries === undefined ? plan.layout.numTokens : resolveRanges(outputs.queries, plan.layout, 'queries').rows;
+      const reused = this.#owner._takeOutput(rows, o.returnLse === true);
+      if (reused) [out, lse, release] = [reused.out, reused.lse, reused.release];
+    }
+    return { release, flops, args: {
       q,
       k,
       v,
@@ -141,12 +168,12 @@ export class LayerAttention {
       threads: o.threads,
       isa: o.isa,
       returnLse: o.returnLse,
-      out: outputs.out,
-      lse: outputs.lse,
+      out,
+      lse,
       queries: outputs.queries,
       keys,
       strides: outputs.strides,
-    }, flops };
+    } };
   }
 }
 
@@ -191,8 +218,13 @@ function rangeFlops(plan: MaskPlan, heads: readonly HeadCategory[], headDim: num
     for (const [cat, n] of counts) kept += n * plan.rangeStats(cat, [qb, qe], [kb, ke]).visiblePairs;
   }
   const perPair = 4 * headDim;
-  // The plan's computedPairs statistic is per whole prompt; a micro-batch's share is not known here.
+  // What the kernel computes is known once it ran (AttentionResult.computedPairs), not from the plan.
   return { denseFlops: perPair * dense, keptFlops: perPair * kept, savedFlops: perPair * (dense - kept), keptRatio: dense > 0 ? kept / dense : 1, computedFlops: Number.NaN };
+}
+
+/** A call's FLOPs with what the kernel reports it computed (the CPU backend counts it) in place of the estimate. */
+function measured(f: FlopCounts, r: AttentionResult, headDim: number): FlopCounts {
+  return r.computedPairs === undefined ? f : { ...f, computedFlops: 4 * headDim * r.computedPairs };
 }
 
 /** Causal pairs (k <= q) with q in [qb, qe) and k in [kb, ke). */
@@ -214,7 +246,9 @@ function causalPairs(qb: number, qe: number, kb: number, ke: number): number {
 export class PromptAttention {
   readonly plan: MaskPlan;
   readonly policy: HeadPolicy;
-  readonly options: Readonly<Pick<PromptAttentionOptions, 'numHeads' | 'numKvHeads' | 'headDim' | 'scale' | 'threads' | 'isa' | 'returnLse'>>;
+  readonly options: Readonly<Pick<PromptAttentionOptions, 'numHeads' | 'numKvHeads' | 'headDim' | 'scale' | 'threads' | 'isa' | 'returnLse' | 'reuseOutputs'>>;
+  // The reused outputs (reuseOutputs), by query rows, and whether a running call holds each.
+  readonly #outputs = new Map<number, { out: Float32Array; lse?: Float32Array; busy: boolean }>();
   readonly #layers: LayerAttention[];
   readonly #callsPerLayer: number[];
   #totals = { dense: 0, kept: 0, computed: 0, calls: 0 };
@@ -237,7 +271,8 @@ export class PromptAttention {
   static create(layout: Layout | MaskPlan, policy: HeadPolicy, options: PromptAttentionOptions): PromptAttention {
     if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
     if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
-    const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, ...planOptions } = options;
+    const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs, ...planOptions } = options;
+    if (reuseOutputs !== undefined && typeof reuseOutputs !== 'boolean') throw typeError('reuseOutputs must be a boolean');
     for (const [name, v] of [['numHeads', numHeads], ['numKvHeads', numKvHeads], ['headDim', headDim]] as const)
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw rangeError(`${name} must be a positive integer, got ${String(v)}`);
     if (policy.numHeads !== numHeads)
@@ -254,7 +289,7 @@ export class PromptAttention {
     } else {
       throw typeError('layout must be a Layout or a MaskPlan');
     }
-    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse }), !(layout instanceof MaskPlan));
+    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs }), !(layout instanceof MaskPlan));
   }
 
   /**
@@ -323,6 +358,21 @@ export class PromptAttention {
       computed += f.computedFlops;
     }
     return { denseFlops: dense, keptFlops: kept, savedFlops: dense - kept, keptRatio: dense > 0 ? kept / dense : 1, computedFlops: computed };
+  }
+
+  /** @internal The reused output for `rows` query rows, held until release(); undefined while a call holds it. */
+  _takeOutput(rows: number, withLse: boolean): { out: Float32Array; lse?: Float32Array; release: () => void } | undefined {
+    const { numHeads, headDim } = this.options;
+    let slot = this.#outputs.get(rows);
+    if (slot?.busy) return undefined;
+    if (!slot || (withLse && !slot.lse)) {
+      const shared = (n: number) => new Float32Array(new SharedArrayBuffer(4 * Math.max(1, n)), 0, n);
+      slot = { out: shared(rows * numHeads * headDim), lse: withLse ? shared(rows * numHeads) : undefined, busy: false };
+      this.#outputs.set(rows, slot);
+    }
+    const held = slot;
+    held.busy = true;
+    return { out: held.out, lse: withLse ? held.lse : undefined, release: () => void (held.busy = false) };
   }
 
   /** @internal Called by LayerAttention after a forward completes, with that call's FLOPs. */

@@ -27,9 +27,10 @@ export interface NativePlanBlocks {
   runOffsets: Int32Array;
   runs: Int32Array; // [begin, end, full] per run
   gatherOffsets: Int32Array;
-  gathers: Int32Array; // [list (0 sinks, 1 shared), begin, end] per range
+  gathers: Int32Array; // [list (0 sinks, 1 shared, 2 text), begin, end] per range
   sinkTokens: Int32Array;
   sharedTokens: Int32Array;
+  textTokens: Int32Array;
 }
 export interface NativePlanHandle {
   stats(): NativePlanStats;
@@ -147,6 +148,8 @@ export interface NativeMassArgs {
 export interface NativeAttentionResult {
   out: Float32Array | Uint16Array;
   lse?: Float32Array;
+  /** CPU backend: pairs the kernel computed. */
+  computedPairs?: number;
 }
 export interface NativeMassResult {
   perToken?: Float32Array;

@@ -197,7 +197,7 @@ function rasterRects(b: ReturnType<MaskPlan['blocks']>, cuSeqlens: Int32Array, n
       mark(row0, row1, cellOf(b.runs[r * 3]!), cellOf(b.runs[r * 3 + 1]! - 1), b.runs[r * 3 + 2] === 1 ? 4 : 3);
     for (let g = b.gatherOffsets[qb]!; g < b.gatherOffsets[qb + 1]!; g++) {
       const listId = b.gathers[g * 3]!, begin = b.gathers[g * 3 + 1]!, end = b.gathers[g * 3 + 2]!;
-      const list = listId === 0 ? b.sinkTokens : b.sharedTokens;
+      const list = [b.sinkTokens, b.sharedTokens, b.textTokens][listId];
       const key = `${row0}/${row1}/${listId}/${begin}`;
       const from = Math.max(begin, marked.get(key) ?? begin);
       for (let i = from; i < end; i++) {

@@ -19,7 +19,7 @@ struct Call : AttentionCall {
   int threads = 0;
   cpu::Isa isa = cpu::Isa::Generic;
 
-  void run() const { cpu::attention(*plan, problem, threads, isa); }
+  void run() { computedPairs = cpu::attention(*plan, problem, threads, isa).computedPairs; }
 };
 
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, bool async) {

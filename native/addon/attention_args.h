@@ -49,6 +49,7 @@ struct AttentionCall {
   std::optional<CallRanges> ranges;  // problem.ranges points here
   AttentionProblem problem{};
   TensorRef q, k, v, out, lse;  // lse.length == 0: not asked for
+  int64_t computedPairs = -1;   // what the kernel counted (CPU backend), -1 when not counted
 };
 
 // An optional Int32Array of begin, end per sequence of the plan's layout (null when absent).
@@ -135,6 +136,7 @@ inline Napi::Value attentionResult(Napi::Env env, AttentionCall& call) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("out", finishOutput(env, call.out, "out"));
   if (call.lse.length) o.Set("lse", finishOutput(env, call.lse, "lse"));
+  if (call.computedPairs >= 0) o.Set("computedPairs", Napi::Number::New(env, static_cast<double>(call.computedPairs)));
   return o;
 }
 

@@ -162,6 +162,7 @@ Napi::Value NativePlan::Blocks(const Napi::CallbackInfo& info) {
   o.Set("gathers", toTyped(env, gathers));
   o.Set("sinkTokens", toTyped(env, pl.layout().sinkTokens()));
   o.Set("sharedTokens", toTyped(env, pl.layout().sharedTokens()));
+  o.Set("textTokens", toTyped(env, pl.layout().textTokens()));
   return o;
 }
 

@@ -101,7 +101,8 @@ void blindsight_attention_args_init(blindsight_attention_args* args) {
 blindsight_status blindsight_attention(const blindsight_plan* plan, const blindsight_attention_args* args) {
   return guarded([&] {
     const Call call = describe(plan, args, true);
-    bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa));
+    const bs::cpu::CallStats stats = bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa));
+    if (args->computed_pairs) *args->computed_pairs = stats.computedPairs;
   });
 }
 

@@ -48,13 +48,14 @@ Layout::Layout(std::vector<int32_t> cuSeqlens, std::vector<int32_t> imageIds, st
     prefixTextSink_[t + 1] = prefixTextSink_[t] + (text && sink);
     if (sink) sinkTokens_.push_back(t);
     if (text || sink) sharedTokens_.push_back(t);
+    if (text) textTokens_.push_back(t);
   }
 }
 
 size_t Layout::bytes() const {
   const auto size = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
   return size(cuSeqlens_) + size(imageId_) + size(isSink_) + size(segments_) + size(segOf_) + size(seqOf_) +
-         size(sinkTokens_) + size(sharedTokens_) + size(prefixText_) + size(prefixSink_) + size(prefixTextSink_);
+         size(sinkTokens_) + size(sharedTokens_) + size(textTokens_) + size(prefixText_) + size(prefixSink_) + size(prefixTextSink_);
 }
 
 }  // namespace bs

@@ -38,14 +38,17 @@ class Layout {
   // Kernels read gathered key tiles through these lists.
   const std::vector<int32_t>& sinkTokens() const { return sinkTokens_; }
   const std::vector<int32_t>& sharedTokens() const { return sharedTokens_; }
+  // Text tokens alone: what an intra-image head sees across images (it sees no other image's sink).
+  const std::vector<int32_t>& textTokens() const { return textTokens_; }
 
   // Counts over the token range [b, e).
   int64_t textCount(int32_t b, int32_t e) const { return prefixText_[e] - prefixText_[b]; }
   int64_t sinkCount(int32_t b, int32_t e) const { return prefixSink_[e] - prefixSink_[b]; }
   int64_t textSinkCount(int32_t b, int32_t e) const { return prefixTextSink_[e] - prefixTextSink_[b]; }
-  // Index into sinkTokens() / sharedTokens() of the first entry at or after token position x.
+  // Index into sinkTokens() / sharedTokens() / textTokens() of the first entry at or after token position x.
   int32_t sinkIndexAt(int32_t x) const { return prefixSink_[x]; }
   int32_t sharedIndexAt(int32_t x) const { return prefixText_[x] + prefixSink_[x] - prefixTextSink_[x]; }
+  int32_t textIndexAt(int32_t x) const { return prefixText_[x]; }
 
   // Memory the layout holds (its per-token tables).
   size_t bytes() const;
@@ -59,6 +62,7 @@ class Layout {
   std::vector<int32_t> seqOf_;
   std::vector<int32_t> sinkTokens_;
   std::vector<int32_t> sharedTokens_;
+  std::vector<int32_t> textTokens_;
   std::vector<int32_t> prefixText_, prefixSink_, prefixTextSink_;  // numTokens + 1 entries each
 };
 

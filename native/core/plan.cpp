@@ -151,7 +151,12 @@ class Builder {
       if (needText) {
         const int32_t textFrom = std::clamp(lo(s, s.q0), s.s0, kLocal0);
         if (keepsSinks_) add(GatherList::Sinks, L_.sinkIndexAt(s.s0), L_.sinkIndexAt(textFrom));
-        add(GatherList::Shared, L_.sharedIndexAt(textFrom), L_.sharedIndexAt(kLocal0));
+        // A head that sees no other image's sink gathers the text tokens alone (the sinks would all be masked).
+        if (category_sees_sinks(c) || denseRows) {
+          add(GatherList::Shared, L_.sharedIndexAt(textFrom), L_.sharedIndexAt(kLocal0));
+        } else {
+          add(GatherList::Text, L_.textIndexAt(textFrom), L_.textIndexAt(kLocal0));
+        }
       } else if (needSinks) {
         const int32_t sinksFrom = keepsSinks_ ? s.s0 : std::clamp(lo(s, s.q0), s.s0, kLocal0);
         add(GatherList::Sinks, L_.sinkIndexAt(sinksFrom), L_.sinkIndexAt(kLocal0));

@@ -3,7 +3,7 @@
 // Derived analytically from segment boundaries, never from an N x N mask. Per (category, query block) the plan holds
 //  - runs: block-aligned key ranges near the query block, each either Full (every pair visible: no element test) or
 //    Partial (the element rule of mask_rule.h decides per pair); blocks outside the runs are skipped;
-//  - gathers: ranges of Layout::sinkTokens() or Layout::sharedTokens() lying before the runs. Scattered sinks and
+//  - gathers: ranges of Layout::sinkTokens(), sharedTokens() or textTokens() lying before the runs. Scattered sinks and
 //    text tokens that a sparse head sees across images are visited as compact gathered tiles, so a query block pays
 //    for those few keys instead of for every block that contains one. Gathered tiles are always Partial.
 // Runs are run-length encoded, so the plan is O(numQueryBlocks + segments near each block) in time and memory,
@@ -69,14 +69,20 @@ class Plan {
   };
   const CategoryPlan& category(HeadCategory c) const { return categories_[static_cast<int>(c)]; }
   const int32_t* gatherList(GatherList l) const {
-    return l == GatherList::Sinks ? layout_->sinkTokens().data() : layout_->sharedTokens().data();
+    switch (l) {
+      case GatherList::Sinks: return layout_->sinkTokens().data();
+      case GatherList::Shared: return layout_->sharedTokens().data();
+      default: return layout_->textTokens().data();
+    }
   }
   // The plan walk's views (plan_walk.h): one category's arrays, the gather lists, and one query block's spans.
   CategoryPlanView view(HeadCategory c) const {
     const CategoryPlan& cp = category(c);
     return {cp.runOffsets.data(), cp.runs.data(), cp.gatherOffsets.data(), cp.gathers.data()};
   }
-  GatherLists gatherLists() const { return {{gatherList(GatherList::Sinks), gatherList(GatherList::Shared)}}; }
+  GatherLists gatherLists() const {
+    return {{gatherList(GatherList::Sinks), gatherList(GatherList::Shared), gatherList(GatherList::Text)}};
+  }
   // Visible pairs of category c between query tokens `queries` and key tokens `keys` (range_stats.h), in
   // O(segments); the counter's tables are built on first use, thread-safely.
   int64_t visiblePairs(HeadCategory c, TokenRange queries, TokenRange keys) const {

@@ -21,9 +21,9 @@ struct KeyRun {
   int32_t full;   // 0 or 1
 };
 
-// The two token lists gathered ranges index (Layout::sinkTokens(), Layout::sharedTokens()).
-enum class GatherList : int32_t { Sinks = 0, Shared = 1 };
-constexpr int kNumGatherLists = 2;
+// The token lists gathered ranges index (Layout::sinkTokens(), sharedTokens(), textTokens()).
+enum class GatherList : int32_t { Sinks = 0, Shared = 1, Text = 2 };
+constexpr int kNumGatherLists = 3;
 
 // Scattered sinks and text tokens before a query block's runs, visited as compact tiles: list[begin .. end).
 struct GatherRange {

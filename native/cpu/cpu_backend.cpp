@@ -24,7 +24,7 @@ int threadsFor(int threads, const ThreadPool& workers) { return std::clamp(threa
 
 }  // namespace
 
-void attention(const Plan& plan, const AttentionProblem& call, int threads, Isa isa) {
+CallStats attention(const Plan& plan, const AttentionProblem& call, int threads, Isa isa) {
   const AttendBlockFn kernel = kernelsFor(isa).attendBlock;
   // Every token as query and key unless the call names ranges.
   std::optional<CallRanges> whole;
@@ -46,6 +46,9 @@ void attention(const Plan& plan, const AttentionProblem& call, int threads, Isa 
     const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
     kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker]);
   });
+  CallStats stats;
+  for (const Scratch& s : scratch) stats.computedPairs += s.computedPairs;
+  return stats;
 }
 
 double fmaPeakGflops(int threads, Isa isa, double seconds) {

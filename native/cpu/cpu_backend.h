@@ -1,13 +1,20 @@
 // The CPU backend: runs a call on the kernel of the chosen ISA level (isa.h), spreading (query block, head stack) work
 // items over the pool, most expensive first.
 #pragma once
+#include <cstdint>
+
 #include "../core/plan.h"
 #include "../core/problem.h"
 #include "isa.h"
 
 namespace bs::cpu {
 
-void attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa);
+// What a call did, as the kernel counted it.
+struct CallStats {
+  int64_t computedPairs = 0;  // (query row, key) pairs the products ran, over all heads (kernel.h, Scratch)
+};
+
+CallStats attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa);
 
 // The machine's f32 FMA throughput on `threads` threads with the given ISA's widest vectors, in GFLOP/s, from a
 // tight loop of independent FMAs that runs for about `seconds`.

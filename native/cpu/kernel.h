@@ -51,10 +51,13 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
-// What one worker reuses between work items: the kernel's float buffers and the row masks of stacked passes.
+// What one worker reuses between work items: the kernel's float buffers and the row masks of stacked passes, and
+// the (query row, key) pairs its products computed (lanes of the row vectors it ran, masked ones included; one per
+// pair on the pair-by-pair path): the work a call really does, against which the plan's statistics are estimates.
 struct Scratch {
   AlignedBuffer<float> floats;
   AlignedBuffer<uint64_t> laneMasks;
+  int64_t computedPairs = 0;
 };
 
 // The query heads of one work item (see work_order.h): they share a KV head and the plan of `category` for the

@@ -240,6 +240,8 @@ typedef struct blindsight_attention_args {
   const int32_t* query_ranges; /* null = every token; else begin, end per sequence (see above) */
   const int32_t* key_ranges;   /* null = every token */
   blindsight_strides q_strides, k_strides, v_strides, out_strides; /* {0, 0} = packed token-major */
+  int64_t* computed_pairs;     /* optional out (CPU backend): the (query row, key) pairs the kernel computed, all
+                                  heads — the call's real work, against the plan's visible pairs */
 } blindsight_attention_args;
 
 /* Zeroes args and sets the defaults: f32 in and out, scale 0 (1/sqrt(head_dim)), threads 0, isa null. */

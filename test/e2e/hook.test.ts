@@ -85,6 +85,30 @@ describe('PromptAttention (per-prompt, per-layer hook)', () => {
     expect(s.denseFlops).toBe(whole.denseFlops);
   });
 
+  it('reuseOutputs: one output per shape, written in place, a fresh one while a call holds it', async () => {
+    const segs = randomSegments(mulberry32(77), { maxTokens: 200, maxImageLen: 100 });
+    const layout = Layout.fromSegments(segs);
+    const policy = model(4, 5);
+    const hook = PromptAttention.create(layout, policy, { numHeads: 4, numKvHeads: 2, headDim: 32, reuseOutputs: true, returnLse: true });
+    const { q, k, v } = randomQkv(78, layout.numTokens, 4, 2, 32);
+    const a = hook.layer(0).forwardSync(q, k, v);
+    const b = hook.layer(1).forwardSync(q, k, v);
+    expect(b.out).toBe(a.out);
+    expect(b.lse).toBe(a.lse);
+    expect(a.out.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const ref = refAttention({ q, k, v, layout: refLayout(segs), heads: [...policy.layer(1)], numHeads: 4, numKvHeads: 2, headDim: 32, options: { textKeys: true, bidirectionalImages: false, window: null } });
+    expect(relL2(b.out, ref.out)).toBeLessThan(TOL);
+    // Two calls at once: the second cannot share the first one's output.
+    const [c, d] = await Promise.all([hook.layer(2).forward(q, k, v), hook.layer(2).forward(q, k, v)]);
+    expect(c.out).not.toBe(d.out);
+    expect(c.out).toEqual(d.out);
+    // A micro-batch has a shape of its own.
+    const e = hook.layer(0).forwardSync(q.subarray(0, 10 * 4 * 32), k.subarray(0, 10 * 2 * 32), v.subarray(0, 10 * 2 * 32), { queries: [0, 10] });
+    expect(e.out.length).toBe(10 * 4 * 32);
+    expect(e.out).not.toBe(a.out);
+    expect(() => PromptAttention.create(layout, policy, { numHeads: 4, numKvHeads: 2, headDim: 32, reuseOutputs: 'yes' as never })).toThrow(TypeError);
+  });
+
   it('bidirectional images: a micro-batch never ends inside an image', () => {
     const layout = Layout.fromSegments([{ kind: 'text', length: 10 }, { kind: 'image', length: 70 }, { kind: 'text', length: 5 }]);
     const hook = PromptAttention.create(layout, model(4, 3), { numHeads: 4, numKvHeads: 1, headDim: 16, bidirectionalImages: true });

@@ -174,3 +174,21 @@ describe('attention (async)', () => {
     expect(Array.from(r2.out)).toEqual(Array.from(r.out));
   });
 });
+
+describe('the work a call reports (computedPairs)', () => {
+  it('lies between the visible pairs and the plan estimate of the visited blocks, per head, for every category', () => {
+    for (let seed = 1; seed <= 6; seed++) {
+      const segs = randomSegments(mulberry32(9100 + seed), { maxTokens: 400, maxImageLen: 200 });
+      const L = Layout.fromSegments(segs);
+      const plan = MaskPlan.build(L, OPTIONS[seed % OPTIONS.length]);
+      const { q, k, v } = randomQkv(seed, L.numTokens, 4, 2, 64);
+      for (const category of HEAD_CATEGORIES) {
+        const heads = Array<HeadCategory>(4).fill(category);
+        const st = plan.stats(heads).perCategory.find((c) => c.category === category)!;
+        const r = attentionSync({ q, k, v, plan, heads, numHeads: 4, numKvHeads: 2, headDim: 64 });
+        expect(r.computedPairs).toBeGreaterThanOrEqual(st.visiblePairs);
+        expect(r.computedPairs).toBeLessThanOrEqual(4 * st.computedPairs);
+      }
+    }
+  });
+});

@@ -171,7 +171,7 @@ function checkLaunch(
     const keys: number[] = [];
     for (let r = p.runOffsets[b]; r < p.runOffsets[b + 1]; r++) for (let t = p.runs[3 * r]; t < p.runs[3 * r + 1]; t++) keys.push(t);
     for (let g = p.gatherOffsets[b]; g < p.gatherOffsets[b + 1]; g++) {
-      const list = p.gathers[3 * g] === 0 ? p.sinkTokens : p.sharedTokens;
+      const list = [p.sinkTokens, p.sharedTokens, p.textTokens][p.gathers[3 * g]];
       for (let i = p.gathers[3 * g + 1]; i < p.gathers[3 * g + 2]; i++) keys.push(list[i]);
     }
     return keys;
@@ -228,7 +228,7 @@ function checkLaunch(
         for (let j = 0; j < count; j++) got.push(begin + j);
       } else {
         expect(full).toBe(0);
-        const src = list === 0 ? runs.sinkTokens : runs.sharedTokens;
+        const src = [runs.sinkTokens, runs.sharedTokens, runs.textTokens][list];
         for (let j = 0; j < count; j++) got.push(src[begin + j]);
       }
     }

@@ -42,7 +42,7 @@ function checkCoverage(plan: MaskPlan, R: RefLayout, cat: HeadCategory, o: RefOp
       }
     }
     for (let g = b.gatherOffsets[i]; g < b.gatherOffsets[i + 1]; g++) {
-      const list = b.gathers[3 * g] === 0 ? b.sinkTokens : b.sharedTokens;
+      const list = [b.sinkTokens, b.sharedTokens, b.textTokens][b.gathers[3 * g]];
       for (let j = b.gathers[3 * g + 1]; j < b.gathers[3 * g + 2]; j++) {
         const k = list[j];
         expect(k >= s0 && k < s1, 'gathered key inside the sequence').toBe(true);

@@ -57,7 +57,7 @@ describe('pictures', () => {
           for (let r = b.runOffsets[qb]!; r < b.runOffsets[qb + 1]!; r++)
             for (let k = b.runs[r * 3]!; k < b.runs[r * 3 + 1]!; k++) set(q, k, b.runs[r * 3 + 2] ? 'full' : 'partial');
           for (let g = b.gatherOffsets[qb]!; g < b.gatherOffsets[qb + 1]!; g++) {
-            const list = b.gathers[g * 3] === 0 ? b.sinkTokens : b.sharedTokens;
+            const list = [b.sinkTokens, b.sharedTokens, b.textTokens][b.gathers[g * 3]];
             for (let i = b.gathers[g * 3 + 1]!; i < b.gathers[g * 3 + 2]!; i++) set(q, list[i]!, 'gathered');
           }
         }

@@ -56,6 +56,7 @@ struct ItemState {
   const int32_t* imageIds;
   const uint8_t* sinkFlags;
   const BlockMasks masks;
+  int64_t& computedPairs;  // the worker's count (kernel.h, Scratch)
   uint64_t* laneMasks = nullptr;
 
   // The current pass: `rows` lanes in `vecs` vectors; lane i is row laneToken[i] of head laneHead[i].
@@ -84,7 +85,8 @@ struct ItemState {
                                                          kv_.rows
                                   : nullptr),
         verdicts(stack_.category, plan_.options().mask, piece.begin, piece.end, plan_.layout().imageIds()[piece.begin]),
-        imageIds(plan_.layout().imageIds().data()), sinkFlags(plan_.layout().sinkFlags().data()), masks(masks_) {
+        imageIds(plan_.layout().imageIds().data()), sinkFlags(plan_.layout().sinkFlags().data()), masks(masks_),
+        computedPairs(scratch.computedPairs) {
     if (stack.count > 1 && masks.keys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(masks.keys));
     const size_t rowBuf = rowBufferFloats();
     const size_t tileRows = static_cast<size_t>(kKeyTile) * rowBuf;

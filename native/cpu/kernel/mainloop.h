@@ -28,6 +28,7 @@ template <class S>
 inline void keyRange(S& s, const TileKeys& t, int j0, int j1, int v0, bool masked) {
   const int n = j1 - j0, vecs = s.vecs - v0, lane0 = v0 * W, rows = s.rows - lane0;
   if (n <= 0 || vecs <= 0) return;
+  s.computedPairs += static_cast<int64_t>(n) * rows;
   const int32_t* keys = t.key + j0;
   if constexpr (S::kDot) {
 #if BS_SIMD_DOT_BF16
@@ -88,6 +89,7 @@ inline void sparseTile(S& s, const TileKeys& t, const uint64_t* bits, bool exact
   float score[kKeyTile];
   for (int i = 0; i < s.rows; ++i) {
     if (!count[i]) continue;
+    s.computedPairs += count[i];
     const float* qr = s.widen(s.qRow(i), s.rowTmp);
     float mx = s.m[i];
     for (int x = 0; x < count[i]; ++x) {

@@ -21,6 +21,7 @@ namespace {
 // A lane's pair with its own token as the first key it sees: m = its score, l = 1, o = its value row.
 template <class S>
 inline void selfPair(S& s, int i, float score) {
+  ++s.computedPairs;
   const float m = std::min(FLT_MAX, std::max(-FLT_MAX, score));
   const bool nan = m != m;  // only from overflowing finite products (a non-finite q row is poisoned anyway)
   s.m[i] = nan ? -FLT_MAX : m;

@@ -40,7 +40,7 @@ struct KernelParams {
 
   const uint8_t* headCategory;  // [numHeads], HeadCategory codes
   CategoryPlanView category[kNumCategories];  // device copies of the plan's arrays (plan_walk.h)
-  GatherLists gatherLists;                     // Layout::sinkTokens(), Layout::sharedTokens()
+  GatherLists gatherLists;                     // Layout::sinkTokens(), sharedTokens(), textTokens()
   const int32_t* imageIds;       // [numTokens], -1 for text
   const uint8_t* sinkFlags;      // [numTokens]
 

@@ -17,7 +17,9 @@ void walkAll(const KernelParams& params, int32_t numItems, Inspection& out) {
     KeyTileWalk<kKeys> walk(params, w);
     KeyTile t;
     while (walk.next(t)) {
-      const int32_t list = t.list == nullptr ? -1 : (t.list == params.gatherLists.list[0] ? 0 : 1);
+      int32_t list = -1;
+      for (int32_t l = 0; l < kNumGatherLists; ++l)
+        if (t.list != nullptr && t.list == params.gatherLists.list[l]) list = l;
       out.tiles.insert(out.tiles.end(), {list, t.begin, t.count, t.full() ? 1 : 0});
     }
     const int32_t endTile = static_cast<int32_t>(out.tiles.size() / Inspection::kTileFields);

@@ -13,7 +13,7 @@ struct Inspection {
   // Per work item, in launch order: chunk, head, queryBlock, rowBegin, rows, kvHead, category, first tile, end tile.
   static constexpr int kItemFields = 9;
   std::vector<int32_t> items;
-  // Per key tile: list (-1 consecutive tokens, 0 sinkTokens, 1 sharedTokens), begin, count, full.
+  // Per key tile: list (-1 consecutive tokens, 0 sinkTokens, 1 sharedTokens, 2 textTokens), begin, count, full.
   static constexpr int kTileFields = 4;
   std::vector<int32_t> tiles;
 };

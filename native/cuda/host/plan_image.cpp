@@ -32,6 +32,7 @@ PlanImage::PlanImage(const Plan& plan, const CallRanges* ranges, const HeadCateg
   }
   sinkTokens_ = add(layout.sinkTokens());
   sharedTokens_ = add(layout.sharedTokens());
+  textTokens_ = add(layout.textTokens());
   imageIds_ = add(layout.imageIds());
   sinkFlags_ = add(layout.sinkFlags());
   heads_ = add(reinterpret_cast<const uint8_t*>(heads), static_cast<size_t>(numHeads));
@@ -49,6 +50,7 @@ void PlanImage::bind(const void* base, KernelParams& params) const {
   }
   params.gatherLists.list[static_cast<int>(GatherList::Sinks)] = reinterpret_cast<const int32_t*>(b + sinkTokens_);
   params.gatherLists.list[static_cast<int>(GatherList::Shared)] = reinterpret_cast<const int32_t*>(b + sharedTokens_);
+  params.gatherLists.list[static_cast<int>(GatherList::Text)] = reinterpret_cast<const int32_t*>(b + textTokens_);
   params.imageIds = reinterpret_cast<const int32_t*>(b + imageIds_);
   params.sinkFlags = b + sinkFlags_;
   params.headCategory = b + heads_;

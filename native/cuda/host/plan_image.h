@@ -35,7 +35,7 @@ class PlanImage {
   std::vector<uint8_t> bytes_;
   int32_t numItems_ = 0;
   size_t runOffsets_[kNumCategories], runs_[kNumCategories], gatherOffsets_[kNumCategories], gathers_[kNumCategories];
-  size_t sinkTokens_, sharedTokens_, imageIds_, sinkFlags_, heads_, chunks_, items_;
+  size_t sinkTokens_, sharedTokens_, textTokens_, imageIds_, sinkFlags_, heads_, chunks_, items_;
 };
 
 }  // namespace bs::cuda
