@@ -76,6 +76,11 @@ export interface AttentionResult<Out extends Tensor = Float32Array> {
    * (masked lanes of the vectors it ran included), to compare with the mask's visible pairs.
    */
   computedPairs?: number;
+  /**
+   * CPU backend: wall time of the call's native phases — the preparation (work order, tile masks, the K/V copy and
+   * its finiteness scan) and the kernel. The rest of a call's time is argument checks, staging and output allocation.
+   */
+  timing?: { prepareMs: number; kernelMs: number };
 }
 
 /** Block-sparse prefill attention, computed off the main thread. Rejects with a BlindsightError on bad input. */
@@ -108,6 +113,7 @@ export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
 function result(r: NativeAttentionResult): AttentionResult<Tensor> {
   const out: AttentionResult<Tensor> = r.lse ? { out: r.out, lse: r.lse } : { out: r.out };
   if (r.computedPairs !== undefined) out.computedPairs = r.computedPairs;
+  if (r.timing !== undefined) out.timing = r.timing;
   return out;
 }
 

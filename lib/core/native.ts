@@ -148,8 +148,9 @@ export interface NativeMassArgs {
 export interface NativeAttentionResult {
   out: Float32Array | Uint16Array;
   lse?: Float32Array;
-  /** CPU backend: pairs the kernel computed. */
+  /** CPU backend: pairs the kernel computed, and its phases' wall time. */
   computedPairs?: number;
+  timing?: { prepareMs: number; kernelMs: number };
 }
 export interface NativeMassResult {
   perToken?: Float32Array;

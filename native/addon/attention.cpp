@@ -19,7 +19,12 @@ struct Call : AttentionCall {
   int threads = 0;
   cpu::Isa isa = cpu::Isa::Generic;
 
-  void run() { computedPairs = cpu::attention(*plan, problem, threads, isa).computedPairs; }
+  void run() {
+    const cpu::CallStats s = cpu::attention(*plan, problem, threads, isa);
+    computedPairs = s.computedPairs;
+    prepareMs = s.prepareMs;
+    kernelMs = s.kernelMs;
+  }
 };
 
 std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, bool async) {

@@ -50,6 +50,7 @@ struct AttentionCall {
   AttentionProblem problem{};
   TensorRef q, k, v, out, lse;  // lse.length == 0: not asked for
   int64_t computedPairs = -1;   // what the kernel counted (CPU backend), -1 when not counted
+  double prepareMs = -1, kernelMs = -1;  // the CPU backend's phases (cpu_backend.h)
 };
 
 // An optional Int32Array of begin, end per sequence of the plan's layout (null when absent).
@@ -137,6 +138,12 @@ inline Napi::Value attentionResult(Napi::Env env, AttentionCall& call) {
   o.Set("out", finishOutput(env, call.out, "out"));
   if (call.lse.length) o.Set("lse", finishOutput(env, call.lse, "lse"));
   if (call.computedPairs >= 0) o.Set("computedPairs", Napi::Number::New(env, static_cast<double>(call.computedPairs)));
+  if (call.kernelMs >= 0) {
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("prepareMs", Napi::Number::New(env, call.prepareMs));
+    t.Set("kernelMs", Napi::Number::New(env, call.kernelMs));
+    o.Set("timing", t);
+  }
   return o;
 }
 

@@ -31,6 +31,8 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   AttentionProblem problem = call;
   if (!problem.ranges) problem.ranges = &whole.emplace(plan.layout());
   resolveProblemStrides(problem, problem.ranges->queryRows(), problem.ranges->keyRows());  // defaults where unset
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   const std::vector<QueryPiece> pieces = queryPieces(plan, *problem.ranges);
   const WorkList work = orderWork(plan, problem, pieces);
   // The calling thread (the JS thread, or the libuv worker of an async call) is worker 0 of the job and the pool
@@ -40,6 +42,7 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   const TileMasks masks(plan, problem, pieces, *workers, n);
   const PackedKv kv = packKv(plan, problem, *workers, n);
   std::vector<Scratch> scratch(n);
+  const auto t1 = Clock::now();
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
     const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
@@ -48,6 +51,8 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   });
   CallStats stats;
   for (const Scratch& s : scratch) stats.computedPairs += s.computedPairs;
+  stats.prepareMs = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  stats.kernelMs = std::chrono::duration<double, std::milli>(Clock::now() - t1).count();
   return stats;
 }
 

@@ -12,6 +12,8 @@ namespace bs::cpu {
 // What a call did, as the kernel counted it.
 struct CallStats {
   int64_t computedPairs = 0;  // (query row, key) pairs the products ran, over all heads (kernel.h, Scratch)
+  // Wall time of the call's phases: the preparation (work order, tile masks, K/V copy and scan) and the kernel.
+  double prepareMs = 0, kernelMs = 0;
 };
 
 CallStats attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa);
