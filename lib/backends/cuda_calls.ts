@@ -16,9 +16,9 @@ import {
   type NativeCudaAddon,
 } from './cuda.js';
 import type { MaskPlan } from '../core/plan.js';
-import type { NativeProblemArgs, NativeStrides } from '../core/native.js';
+import type { NativeCallLayout, NativeProblemArgs } from '../core/native.js';
 
-export interface CudaRawArgs {
+export interface CudaRawArgs extends NativeCallLayout {
   plan: MaskPlan;
   heads: readonly HeadCategory[];
   numHeads: number;
@@ -33,13 +33,6 @@ export interface CudaRawArgs {
   outputType: ElementType;
   lse?: Float32Array | null;
   scale?: number;
-  /** begin, end per sequence (see AttentionArgs.queries / keys); undefined: every token. */
-  queryRanges?: Int32Array;
-  keyRanges?: Int32Array;
-  qStrides?: NativeStrides;
-  kStrides?: NativeStrides;
-  vStrides?: NativeStrides;
-  outStrides?: NativeStrides;
 }
 
 function nativeArgs(a: CudaRawArgs, addon: NativeCudaAddon = requireCuda().addon): NativeProblemArgs {

@@ -82,7 +82,7 @@ export interface NativeCpuInfo {
  * The fields every native attention entry point reads by name (native/addon/attention_args.h): the C ABI's
  * blindsight_attention_args in camelCase. Element types: 0 f32 (Float32Array), 1 f16, 2 bf16 (Uint16Array bits).
  */
-export interface NativeProblemArgs {
+export interface NativeProblemArgs extends NativeCallLayout {
   plan: NativePlanHandle;
   q: Float32Array | Uint16Array;
   k: Float32Array | Uint16Array;
@@ -99,6 +99,9 @@ export interface NativeProblemArgs {
   scale: number;
   inputDtype: number;
   outputDtype: number;
+}
+/** A call's query / key ranges and tensor strides, as every native attention entry point takes them. */
+export interface NativeCallLayout {
   /** begin, end per sequence (native/core/call_ranges.h); undefined: every token. */
   queryRanges?: Int32Array;
   keyRanges?: Int32Array;

@@ -124,13 +124,23 @@ ElementView elementView(const Args& a, const char* name, DType type) {
   return {data, length, !isArrayBuffer, v};
 }
 
-TensorRef stageInput(const Args& a, const char* name, DType type, size_t expected, bool async) {
+namespace {
+
+// The caller's array `name` as a call's tensor of `elements` elements: exactly that many, or (strided) at least.
+ElementView checkedView(const Args& a, const char* name, DType type, size_t elements, bool strided,
+                        ErrorCode code = ErrorCode::SHAPE_MISMATCH) {
   const ElementView e = elementView(a, name, type);
-  if (e.length != expected)
-    a.fail(ErrorCode::SHAPE_MISMATCH, name, "has " + std::to_string(e.length) + " elements; the plan and head shape need " +
-                                                std::to_string(expected));
+  if (strided ? e.length < elements : e.length != elements)
+    a.fail(code, name,
+           "has " + std::to_string(e.length) + " elements; " + (strided ? "its strides reach " : "the plan and head shape need ") +
+               std::to_string(elements));
+  return e;
+}
+
+TensorRef inputOf(const Args& a, const char* name, DType type, size_t elements, bool strided, bool async) {
+  const ElementView e = checkedView(a, name, type, elements, strided);
   TensorRef t;
-  t.length = e.length;
+  t.length = elements;
   t.elementBytes = elementBytes(type);
   t.js = Napi::Persistent(e.value);
   if (async && !e.shared && t.bytes() > 0) {
@@ -143,37 +153,14 @@ TensorRef stageInput(const Args& a, const char* name, DType type, size_t expecte
   return t;
 }
 
-TensorRef stageStridedInput(const Args& a, const char* name, DType type, size_t extent, bool async) {
-  const ElementView e = elementView(a, name, type);
-  if (e.length < extent)
-    a.fail(ErrorCode::SHAPE_MISMATCH, name, "has " + std::to_string(e.length) + " elements; its strides reach " +
-                                                std::to_string(extent));
+// The caller's output array: in place, or (async and not shared) native memory copied into it on completion.
+TensorRef callerOutput(const Args& a, const char* name, DType type, size_t elements, bool strided, bool async,
+                       ErrorCode code = ErrorCode::SHAPE_MISMATCH) {
+  const ElementView e = checkedView(a, name, type, elements, strided, code);
   TensorRef t;
-  t.length = extent;
+  t.length = elements;
   t.elementBytes = elementBytes(type);
   t.js = Napi::Persistent(e.value);
-  if (async && !e.shared && t.bytes() > 0) {
-    t.owned = NativeBlock::acquire(t.bytes());
-    copy(t.owned->data(), e.data, t.bytes());
-    t.data = t.owned->data();
-  } else {
-    t.data = e.data;
-  }
-  return t;
-}
-
-TensorRef stageStridedOutput(const Args& a, const char* name, DType type, size_t extent, const OutputRuns& runs,
-                             bool async) {
-  const ElementView e = elementView(a, name, type);
-  if (e.length < extent)
-    a.fail(ErrorCode::SHAPE_MISMATCH, name, "has " + std::to_string(e.length) + " elements; its strides reach " +
-                                                std::to_string(extent));
-  TensorRef t;
-  t.length = extent;
-  t.elementBytes = elementBytes(type);
-  t.js = Napi::Persistent(e.value);
-  t.strided = true;
-  t.runs = runs;
   if (async && !e.shared && t.bytes() > 0) {
     t.owned = NativeBlock::acquire(t.bytes());
     t.data = t.owned->data();
@@ -184,25 +171,29 @@ TensorRef stageStridedOutput(const Args& a, const char* name, DType type, size_t
   return t;
 }
 
+}  // namespace
+
+TensorRef stageInput(const Args& a, const char* name, DType type, size_t expected, bool async) {
+  return inputOf(a, name, type, expected, false, async);
+}
+
+TensorRef stageStridedInput(const Args& a, const char* name, DType type, size_t extent, bool async) {
+  return inputOf(a, name, type, extent, true, async);
+}
+
+TensorRef stageStridedOutput(const Args& a, const char* name, DType type, size_t extent, const OutputRuns& runs,
+                             bool async) {
+  TensorRef t = callerOutput(a, name, type, extent, true, async);
+  t.strided = true;
+  t.runs = runs;
+  return t;
+}
+
 TensorRef stageOutput(const Args& a, const char* name, DType type, size_t expected, bool async, ErrorCode shapeCode) {
+  if (a.has(name)) return callerOutput(a, name, type, expected, false, async, shapeCode);
   TensorRef t;
   t.length = expected;
   t.elementBytes = elementBytes(type);
-  if (a.has(name)) {
-    const ElementView e = elementView(a, name, type);
-    if (e.length != expected)
-      a.fail(shapeCode, name, "has " + std::to_string(e.length) + " elements; the plan and head shape need " +
-                                  std::to_string(expected));
-    t.js = Napi::Persistent(e.value);
-    if (async && !e.shared) {
-      t.owned = NativeBlock::acquire(t.bytes());
-      t.data = t.owned->data();
-      t.copyBack = true;
-    } else {
-      t.data = e.data;
-    }
-    return t;
-  }
   t.owned = NativeBlock::acquire(t.bytes());
   t.data = t.owned->data();
   t.js = Napi::Persistent(jsArrayOver(a.env(), t.owned, type, expected));
