@@ -38,7 +38,7 @@ export interface ChunkedRow {
   headMajorRatio: number;
 }
 
-export function runChunkedBench(o: ChunkedBenchOptions): { rows: ChunkedRow[]; shards?: ShardRow[] } {
+export function runChunkedBench(o: ChunkedBenchOptions): { rows: ChunkedRow[]; shards?: ShardRow[][] } {
   const layout = Layout.fromSegments(promptSegments(o.shape));
   const plan = MaskPlan.build(layout, { textKeys: o.textKeys });
   const n = layout.numTokens, H = o.numHeads, KV = o.numKvHeads, D = o.headDim;
@@ -96,7 +96,13 @@ export function runChunkedBench(o: ChunkedBenchOptions): { rows: ChunkedRow[]; s
   ];
   print(table);
   if (o.shards <= 0) return { rows };
-  const shards = shardTable(o.shardShape, o.shards, o.textKeys);
+  // Equal shards, shards that start at image starts, and the same for images back to back (no text rows in a shard
+  // but the first: text queries see every earlier key under every category, so they keep a step from being empty).
+  const shards = [shardTable(o.shardShape, o.shards, o.textKeys, false)];
+  if (o.shards === o.shardShape.images) {
+    shards.push(shardTable(o.shardShape, o.shards, o.textKeys, true));
+    shards.push(shardTable({ ...o.shardShape, textBetween: 0 }, o.shards, o.textKeys, true));
+  }
   return { rows, shards };
 }
 
@@ -107,34 +113,46 @@ export interface ShardRow {
   causalEmpty: number;
   /** steps this category skips: no visible pair */
   empty: number;
-  keptOfSteps: number;
+  /** steps with visible pairs but fewer than 1 % of the base mask's */
+  nearlyEmpty: number;
+  /** visible pairs over the base mask's pairs, all steps */
+  keptPairs: number;
 }
 
-/** Ring attention over `s` equal query and key shards of one prompt: the steps each category has nothing to do in. */
-export function shardTable(shape: PromptShape, s: number, textKeys: boolean): ShardRow[] {
+/**
+ * Ring attention over `s` query and key shards of one prompt: the steps each category has nothing to do in. Shards of
+ * equal token counts, or (alignToImages, with one shard per image) each an image with the text after it.
+ */
+export function shardTable(shape: PromptShape, s: number, textKeys: boolean, alignToImages = false): ShardRow[] {
   const layout = Layout.fromSegments(promptSegments(shape));
   const plan = MaskPlan.build(layout, { textKeys });
   const n = layout.numTokens;
-  const cut = (i: number) => Math.round((i * n) / s);
+  const imageStarts: number[] = [];
+  for (let t = 0; t < n; t++) if (layout.imageIds[t] >= 0 && (t === 0 || layout.imageIds[t - 1] !== layout.imageIds[t])) imageStarts.push(t);
+  const cut = (i: number) => (alignToImages ? (i === 0 ? 0 : i === s ? n : imageStarts[i]) : Math.round((i * n) / s));
   const t0 = performance.now();
   const rows = HEAD_CATEGORIES.map((category): ShardRow => {
-    let empty = 0, causalEmpty = 0;
+    let empty = 0, causalEmpty = 0, nearlyEmpty = 0, visible = 0, base = 0;
     for (let qi = 0; qi < s; qi++)
       for (let ki = 0; ki < s; ki++) {
         const st = plan.rangeStats(category, [cut(qi), cut(qi + 1)], [cut(ki), cut(ki + 1)]);
         if (st.empty) empty++;
+        else if (st.visiblePairs < 0.01 * st.basePairs) nearlyEmpty++;
         if (ki > qi) causalEmpty++;
+        visible += st.visiblePairs;
+        base += st.basePairs;
       }
-    return { category, steps: s * s, causalEmpty, empty, keptOfSteps: (s * s - empty) / (s * s) };
+    return { category, steps: s * s, causalEmpty, empty, nearlyEmpty, keptPairs: base > 0 ? visible / base : 1 };
   });
   const ms = performance.now() - t0;
   console.log(
-    `\nring attention: ${s} query shards x ${s} KV shards of ${n} tokens (${shape.images} images x ${shape.tokensPerImage}, ` +
+    `\nring attention: ${s} query shards x ${s} KV shards ${alignToImages ? '(one per image)' : '(equal)'} of ${n} tokens (${shape.images} images x ${shape.tokensPerImage}, ` +
       `text ${shape.leadingText} + ${shape.textBetween}/gap, textKeys ${textKeys}); ${4 * s * s} rangeStats calls in ${ms.toFixed(2)} ms`,
   );
   print([
-    ['category', 'steps', 'empty (causal)', 'empty (this category)', 'steps to compute'],
-    ...rows.map((r) => [r.category, String(r.steps), String(r.causalEmpty), String(r.empty), String(r.steps - r.empty)]),
+    ['category', 'steps', 'empty (causal)', 'empty (this category)', '< 1 % of base pairs', 'steps to compute', 'kept pairs'],
+    ...rows.map((r) => [r.category, String(r.steps), String(r.causalEmpty), String(r.empty), String(r.nearlyEmpty), String(r.steps - r.empty),
+      `${(100 * r.keptPairs).toFixed(1)} %`]),
   ]);
   return rows;
 }
