@@ -123,7 +123,8 @@ export interface NativeAttentionResult {
 }
 export interface NativeMassResult {
   perToken?: Float32Array;
-  perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
+  perHead: Float64Array; // [numHeads, 7] sums over measured image queries of each bucket's fraction
+  rows: Float64Array; // [numHeads] measured image queries (rows with an undefined softmax are left out)
   imageQueries: number;
 }
 
