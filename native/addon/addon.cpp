@@ -9,6 +9,7 @@
 #include "args.h"
 #include "attention.h"
 #include "attention_mass.h"
+#include "calibrator.h"
 #include "plan_object.h"
 
 namespace bs::addon {
@@ -73,6 +74,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
   exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));
   exports.Set("attentionMassAsync", Napi::Function::New(env, AttentionMassAsync, "attentionMassAsync"));
+  exports.Set("NativeCalibrator", NativeCalibrator::Init(env));
+  exports.Set("chooseCategories", Napi::Function::New(env, ChooseCategories, "chooseCategories"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));
