@@ -50,3 +50,12 @@ export {
   type TensorArray,
   type TensorToWrite,
 } from '../io/safetensors.js';
+export {
+  evaluate,
+  evaluationOf,
+  evaluationTable,
+  relativeL2,
+  type Evaluation,
+  type EvaluateOptions,
+  type LayerEvaluation,
+} from './evaluate.js';
