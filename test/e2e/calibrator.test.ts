@@ -20,6 +20,7 @@ import {
   type CalibrationStats,
 } from '../../dist/calibration/index.js';
 import { plantedQk, type Planted } from '../helpers/planted.js';
+import { buildLibblindsight, compileC, repoRoot, run, which } from '../helpers/toolchain.js';
 import { mulberry32, randomNormal, refAttention, refLayout, type Cat, type RefOptions } from '../oracle/reference.js';
 
 const PLANTS: Planted[] = ['intra-image', 'sink', 'intra-image+sink', 'dense'];
@@ -306,4 +307,52 @@ describe('the streaming calibrator', () => {
     await expect(calibrate([memorySample({ layout: ps[0]!.layout, layers: ps[0]!.layers.map(({ q, k }) => ({ q, k })), numHeads: H, numKvHeads: KV, headDim: D })], { outputError: true }))
       .rejects.toMatchObject({ code: 'MISSING_TENSOR' });
   });
+});
+
+const missing = ['cmake', 'cc'].filter((t) => !which(t));
+if (missing.length > 0) console.warn(`SKIPPING the C ABI calibrator tests: ${missing.join(' and ')} not found on PATH`);
+const python = which('python3');
+const statsOf = (json: unknown) => {
+  const c = (json as { meta: { calibration: CalibrationStats } }).meta.calibration;
+  return { mass: c.mass, worstSample: c.worstSample, keptRatio: c.keptRatio, samples: c.samples.map(({ name: _, ...rest }) => rest) };
+};
+
+describe.skipIf(missing.length > 0)('the calibrator through the C ABI', () => {
+  it('reports every bad call with a status and a coded text; observations one by one, through the hook and from four threads agree', () => {
+    buildLibblindsight();
+    const lines = run(compileC('test/e2e/capi/calibrator_check.c', 'calibrator_check'), []).trim().split('\n');
+    expect(lines[0]).toMatch(/^ok \d+ checks$/);
+    const [sequential, hook, threaded] = lines.slice(1).map((l) => JSON.parse(l));
+    for (const p of [sequential, hook, threaded]) expect(HeadPolicy.fromJSON(p).model).toBe('toy');
+    expect(statsOf(hook)).toEqual(statsOf(sequential));
+    const t = statsOf(threaded), q = statsOf(sequential);
+    expect(t.mass).toEqual(q.mass);
+    expect(t.worstSample).toEqual(q.worstSample);
+    expect(t.keptRatio).toEqual(q.keptRatio);
+    expect(new Set(threaded.meta.calibration.samples.map((x: { name: string }) => x.name))).toEqual(new Set(['p0', 'p1']));
+    expect(hook.categories).toEqual(sequential.categories);
+    expect(threaded.categories).toEqual(sequential.categories);
+  }, 600_000);
+
+  it.skipIf(!python)('the Python calibration example recovers its planted heads, and its policy file is the one calibrate() writes for its tensors', async () => {
+    buildLibblindsight();
+    const dir = mkdtempSync(path.join(tmpdir(), 'blindsight-python-calibration-'));
+    dirs.push(dir);
+    const report = JSON.parse(run(python!, [path.join(repoRoot, 'examples/python/calibrate_ctypes.py'), '--dump', dir]).trim().split('\n').pop()!);
+    const want = expectedCategories();
+    expect(report.categories).toEqual(want);
+    expect(report.planted).toEqual(want);
+    const fromC = HeadPolicy.fromJSON(report.policy);
+    expect(fromC.model).toBe('planted');
+    expect(rethreshold(fromC, { tau: 0, worstTau: 0 }).counts().sink).toBe(L * H);
+    // The same tensors, dumped as samples, through the TypeScript file-based calibration: the same policy and numbers.
+    const files = [0, 1].map((p) => path.join(dir, `prompt${p}.safetensors`));
+    const fromFiles = await calibrate(files, { model: 'planted' });
+    const json = fromFiles.toJSON();
+    expect(json.categories).toEqual(report.policy.categories);
+    expect(statsOf(report.policy)).toEqual(statsOf(json));
+    const { samples: _a, ...c } = report.policy.meta.calibration;
+    const { samples: _b, ...ts } = json.meta!.calibration as CalibrationStats;
+    expect(c).toEqual(ts);
+  }, 600_000);
 });

@@ -233,7 +233,7 @@ void Calibrator::registerPrompt(const Observation& o, double scale) {
   samples_.push_back(std::move(s));
 }
 
-void Calibrator::observe(const Observation& o) {
+void Calibrator::check(const Observation& o) const {
   const CalibratorConfig& c = config_;
   if (o.layer < 0 || o.layer >= c.numLayers)
     throw Error(ErrorCode::BAD_ARGUMENT, "layer must be an integer in [0, " + str(c.numLayers - 1) + "], got " + str(o.layer));
@@ -258,6 +258,13 @@ void Calibrator::observe(const Observation& o) {
                                            (pm.textKeys ? "true" : "false"));
   if (!c.mass && !errors)
     throw Error(ErrorCode::BAD_OPTION, "this calibrator measures output errors only: an observation needs v");
+  if (o.scale != 0) resolveScale(o.scale, c.headDim);
+}
+
+void Calibrator::observe(const Observation& o) {
+  check(o);
+  const CalibratorConfig& c = config_;
+  const bool errors = o.v != nullptr;
   const double scale = o.scale != 0 ? o.scale : c.scale != 0 ? c.scale : 1.0 / std::sqrt(static_cast<double>(c.headDim));
   const float scale32 = resolveScale(scale, c.headDim);
 

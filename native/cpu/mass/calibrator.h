@@ -92,6 +92,8 @@ class Calibrator {
  public:
   explicit Calibrator(const CalibratorConfig& config);  // throws bs::Error on a bad shape or options
   const CalibratorConfig& config() const { return config_; }
+  // Throws bs::Error for an observation observe() would refuse (before it does any work).
+  void check(const Observation& o) const;
   // Measures one layer of one prompt and merges it in. Safe to call from several threads at once; the work runs
   // outside the lock, on the CPU pool.
   void observe(const Observation& o);
