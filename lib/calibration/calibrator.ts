@@ -245,7 +245,9 @@ export class Calibrator implements PromptObserver {
 
   #forwardArgs(f: ForwardObservation): ObserveArgs {
     const errors = this.options.outputError;
-    return { layer: f.layer, plan: f.plan, q: f.q, k: f.k, v: errors ? f.v : undefined, out: errors ? f.out : undefined, scale: f.scale };
+    // The scores the model computed: the hook's scale (its default 1/sqrt(headDim)), whatever the calibrator's default.
+    const scale = f.scale === undefined || f.scale === 0 ? 1 / Math.sqrt(this.headDim) : f.scale;
+    return { layer: f.layer, plan: f.plan, q: f.q, k: f.k, v: errors ? f.v : undefined, out: errors ? f.out : undefined, scale };
   }
 
   #live(): NativeCalibratorHandle {
@@ -266,8 +268,7 @@ export class Calibrator implements PromptObserver {
 
   #prepare(a: ObserveArgs): NativeObserveArgs {
     if (typeof a !== 'object' || a === null) throw typeError('observe expects an arguments object');
-    const handle = this.#live();
-    void handle;
+    this.#live();
     if (typeof a.layer !== 'number' || !Number.isInteger(a.layer) || a.layer < 0 || a.layer >= this.numLayers)
       throw rangeError(`layer must be an integer in [0, ${this.numLayers - 1}], got ${show(a.layer)}`);
     this.#checkPlan(a.plan);
