@@ -17,9 +17,10 @@ const ENTRIES: Record<string, string[]> = {
     'nativeAddonPath', 'setThreads', 'toDType',
   ],
   'blindsight/calibrate': [
-    'CALIBRATION_VERSION', 'INPUT_IDS_TENSOR', 'MASS_BUCKETS', 'NUM_MASS_BUCKETS', 'SAMPLE_META', 'SafetensorsFile', 'attentionMass',
-    'attentionMassSync', 'calibrate', 'calibrationStats', 'chooseCategories', 'coarseMass', 'encodeSafetensors', 'layerTensorName',
-    'memorySample', 'openSample', 'parseSafetensorsHeader', 'retainedMass', 'rethreshold', 'writeSafetensors',
+    'CALIBRATION_VERSION', 'Calibrator', 'INPUT_IDS_TENSOR', 'MASS_BUCKETS', 'NUM_MASS_BUCKETS', 'SAMPLE_META', 'SafetensorsFile', 'attentionMass',
+    'attentionMassSync', 'calibrate', 'calibrationStats', 'chooseCategories', 'coarseMass', 'encodeSafetensors', 'evaluate',
+    'evaluationOf', 'evaluationTable', 'layerTensorName', 'memorySample', 'openSample', 'outputErrorStats', 'parseSafetensorsHeader',
+    'relativeL2', 'retainedMass', 'rethreshold', 'writeSafetensors',
   ],
   'blindsight/report': ['CATEGORY_COLORS', 'MODEL_SHAPES', 'planSvg', 'policySvg', 'policyFlops'],
 };
