@@ -146,3 +146,31 @@ describe('the policy picture coloured by output error', () => {
     expect(outputErrorStats({ outputError: errors } as never, 2, 2)).toBe(errors);
   });
 });
+
+describe('hostile observations', () => {
+  it('every malformed field is a coded error, and the calibrator stays usable', async () => {
+    const { Layout, MaskPlan } = await import('../../dist/index.js');
+    const layout = Layout.fromSegments([{ kind: 'text', length: 5 }, { kind: 'image', length: 11 }]);
+    const plan = MaskPlan.build(layout);
+    using c = new Calibrator({ numLayers: 1, numHeads: 2, numKvHeads: 1, headDim: 8 });
+    const q = new Float32Array(16 * 16), k = new Float32Array(16 * 8);
+    const junk = [undefined, null, NaN, -1, 1.5, 2 ** 40, 'x', {}, [], () => 0, Symbol('s'), 10n, true, new Float64Array(4), new Uint16Array(q.length)];
+    const fields = ['layer', 'plan', 'q', 'k', 'v', 'dtype', 'out', 'scale', 'sample', 'threads', 'isa'] as const;
+    let failures = 0;
+    for (const field of fields)
+      for (const x of junk) {
+        const args = { layer: 0, plan, q, k, [field]: x };
+        try {
+          c.observeSync(args as never);
+        } catch (e) {
+          failures++;
+          expect(e instanceof TypeError || e instanceof RangeError || (e as Error).name === 'BlindsightError', `${field} = ${String(x)}`).toBe(true);
+          expect(typeof (e as { code?: unknown }).code).toBe('string');
+        }
+      }
+    expect(failures).toBeGreaterThan(fields.length * 5);
+    await expect(c.observe(null as never)).rejects.toThrow(TypeError);
+    await c.observe({ layer: 0, plan, q: new Uint16Array(q.length), k: new Uint16Array(k.length), dtype: 'bf16' });
+    expect(c.stats().samples).toHaveLength(1);
+  });
+});
