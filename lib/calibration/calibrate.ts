@@ -16,7 +16,7 @@ import { MaskPlan } from '../core/plan.js';
 import type { HeadPolicy } from '../core/policy.js';
 import { Calibrator } from './calibrator.js';
 import { openSample, type CalibrationSample, type OpenSampleOptions } from './samples.js';
-import { checkPins, thresholdOptions, type ResolvedThresholds, type ThresholdOptions } from './stats.js';
+import { checkPins, thresholdOptions, type ThresholdOptions } from './stats.js';
 
 export {
   CALIBRATION_VERSION,
@@ -128,5 +128,3 @@ export async function feed(cal: Calibrator, samples: readonly CalibrationSample[
     for (const p of plans) p.dispose();
   }
 }
-
-export type { ResolvedThresholds };

@@ -85,15 +85,19 @@ export function evaluationOf(policy: HeadPolicy, errors: OutputErrorStats, keptR
     const cats = policy.layer(l);
     let err = 0, norm = 0;
     const uniformErr = [0, 0, 0, 0];
+    let rows = 0;
     const heads = cats.map((c, h) => {
       const e = errors.squaredError[l]![h]!, n = errors.squaredNorm[l]![h]!;
       err += e[HEAD_CATEGORIES.indexOf(c)]!;
       norm += n;
+      rows += errors.rows[l]![h]!;
       HEAD_CATEGORIES.forEach((_, ci) => (uniformErr[ci]! += e[ci]!));
+      // A head no observation measured has no error to report (0 / 0 is not a perfect score).
+      const rel = (x: number) => (errors.rows[l]![h]! > 0 ? relativeL2(x, n) : null);
       return {
         category: c,
-        relativeError: relativeL2(e[HEAD_CATEGORIES.indexOf(c)]!, n),
-        perCategory: Object.fromEntries(HEAD_CATEGORIES.map((k, ci) => [k, relativeL2(e[ci]!, n)])) as Record<HeadCategory, number | null>,
+        relativeError: rel(e[HEAD_CATEGORIES.indexOf(c)]!),
+        perCategory: Object.fromEntries(HEAD_CATEGORIES.map((k, ci) => [k, rel(e[ci]!)])) as Record<HeadCategory, number | null>,
       };
     });
     allErr += err;
@@ -106,8 +110,8 @@ export function evaluationOf(policy: HeadPolicy, errors: OutputErrorStats, keptR
       layer: l,
       counts,
       keptRatio: k,
-      relativeError: relativeL2(err, norm),
-      uniform: perCategory((ci) => relativeL2(uniformErr[ci]!, norm) ?? NaN),
+      relativeError: rows > 0 ? relativeL2(err, norm) : null,
+      uniform: perCategory((ci) => (rows > 0 ? relativeL2(uniformErr[ci]!, norm) : null) ?? NaN),
       heads,
     };
   });

@@ -174,3 +174,21 @@ describe('hostile observations', () => {
     expect(c.stats().samples).toHaveLength(1);
   });
 });
+
+describe('evaluationOf', () => {
+  it('pools heads per layer, and gives no error for a layer no observation measured', async () => {
+    const { evaluationOf } = await import('../../dist/calibration/index.js');
+    const policy = new HeadPolicy([['sink', 'dense'], ['sink', 'sink']]);
+    const e = evaluationOf(policy, {
+      textKeys: true, observations: [1, 0], rows: [[2, 2], [0, 0]], squaredNorm: [[4, 12], [0, 0]],
+      squaredError: [[[0, 1, 2, 3], [0, 4, 5, 6]], [[0, 0, 0, 0], [0, 0, 0, 0]]],
+    }, () => 0.5);
+    expect(e.layers[0]!.relativeError).toBeCloseTo(Math.sqrt(1 / 16), 15);
+    expect(e.layers[0]!.heads[1]!.perCategory.sink).toBeCloseTo(Math.sqrt(4 / 12), 15);
+    expect(e.layers[0]!.uniform['intra-image']).toBeCloseTo(Math.sqrt(7 / 16), 15);
+    expect(e.layers[1]!.relativeError).toBeNull();
+    expect(e.layers[1]!.heads[0]!.relativeError).toBeNull();
+    expect(e.relativeError).toBeCloseTo(Math.sqrt(1 / 16), 15);
+    expect(e.keptRatio).toBe(0.5);
+  });
+});
