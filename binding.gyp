@@ -78,11 +78,13 @@
         "native/cpu/merge.cpp",
         "native/cpu/cpu_backend.cpp",
         "native/cpu/mass/attention_mass.cpp",
+        "native/cpu/mass/calibrator.cpp",
         "native/addon/plan_object.cpp",
         "native/addon/tensor_memory.cpp",
         "native/addon/attention.cpp",
         "native/addon/attention_mass.cpp",
         "native/addon/merge.cpp",
+        "native/addon/calibrator.cpp",
         "native/addon/addon.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

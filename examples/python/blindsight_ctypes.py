@@ -9,6 +9,9 @@ steps); and as a two-shard ring step, whose partial results blindsight_merge_att
 
     cmake -S . -B build-capi && cmake --build build-capi -j
     python3 examples/python/blindsight_ctypes.py     # a 2-layer demo, checked against a float64 reference
+    python3 examples/python/calibrate_ctypes.py      # calibrating a policy from the runtime's own prefill
+
+PromptAttention(..., calibrator=Calibrator(...)) is the hook's calibration mode: every head dense, every layer observed.
 
 The library is found through BLINDSIGHT_LIBRARY (a path), then build-capi/ of this checkout, then the system's
 library path.
@@ -73,6 +76,18 @@ class MergeArgs(ctypes.Structure):
                 ("threads", ctypes.c_int32)]
 
 
+class CalibratorOptions(ctypes.Structure):
+    _fields_ = [("num_layers", ctypes.c_int32), ("num_heads", ctypes.c_int32), ("num_kv_heads", ctypes.c_int32),
+                ("head_dim", ctypes.c_int32), ("text_keys", ctypes.c_int32), ("bidirectional_images", ctypes.c_int32),
+                ("window", ctypes.c_int32), ("scale", ctypes.c_float), ("output_error", ctypes.c_int32)]
+
+
+class Thresholds(ctypes.Structure):
+    _fields_ = [("tau", ctypes.c_double), ("worst_tau", ctypes.c_double), ("text_keys", ctypes.c_int32),
+                ("pin_first", ctypes.c_int32), ("pin_last", ctypes.c_int32),
+                ("pin_layers", ctypes.POINTER(ctypes.c_int32)), ("num_pin_layers", ctypes.c_int32)]
+
+
 class BlindsightError(RuntimeError):
     def __init__(self, status, message):
         super().__init__(f"{status}: {message}")
@@ -109,6 +124,14 @@ def load_library(path=None):
         ("blindsight_attention_args_init", None, [P(AttentionArgs)]),
         ("blindsight_attention", St, [ctypes.c_void_p, P(AttentionArgs)]),
         ("blindsight_merge_attention", St, [P(MergeArgs)]),
+        ("blindsight_calibrator_options_init", None, [P(CalibratorOptions)]),
+        ("blindsight_calibrator_create", St, [P(CalibratorOptions), P(ctypes.c_void_p)]),
+        ("blindsight_calibrator_destroy", None, [ctypes.c_void_p]),
+        ("blindsight_attention_observe", St, [ctypes.c_void_p, P(AttentionArgs), ctypes.c_void_p, I32]),
+        ("blindsight_thresholds_init", None, [P(Thresholds)]),
+        ("blindsight_calibrator_policy", St, [ctypes.c_void_p, P(Thresholds), P(ctypes.c_uint8)]),
+        ("blindsight_calibrator_policy_json", St, [ctypes.c_void_p, P(Thresholds), ctypes.c_char_p, ctypes.c_char_p,
+                                                   ctypes.c_size_t, P(ctypes.c_size_t)]),
     ]:
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = res, args
@@ -140,12 +163,75 @@ def _address(buf, nbytes, name, keep):
     return ctypes.addressof(holder)
 
 
+class Calibrator:
+    """A model's streaming calibrator: PromptAttention(..., calibrator=...) observes every layer of every sample prompt
+    while the model runs; policy() then gives each layer's head categories."""
+
+    def __init__(self, lib, num_layers, num_heads, num_kv_heads, head_dim, scale=0.0, text_keys=True,
+                 bidirectional_images=False, window=0, output_error=False):
+        self.lib, self.num_layers, self.num_heads = lib, num_layers, num_heads
+        options = CalibratorOptions()
+        lib.blindsight_calibrator_options_init(ctypes.byref(options))
+        options.num_layers, options.num_heads, options.num_kv_heads, options.head_dim = (num_layers, num_heads,
+                                                                                       num_kv_heads, head_dim)
+        options.text_keys, options.bidirectional_images, options.window = int(text_keys), int(bidirectional_images), window
+        options.scale, options.output_error = scale, int(output_error)
+        self._handle = ctypes.c_void_p()
+        _check(lib, lib.blindsight_calibrator_create(ctypes.byref(options), ctypes.byref(self._handle)))
+
+    def _thresholds(self, tau, worst_tau, pin_first, pin_last, pin_layers):
+        t = Thresholds()
+        self.lib.blindsight_thresholds_init(ctypes.byref(t))
+        t.tau, t.pin_first, t.pin_last = tau, pin_first, pin_last
+        if worst_tau is not None:
+            t.worst_tau = worst_tau
+        layers = (ctypes.c_int32 * len(pin_layers))(*pin_layers)
+        t.pin_layers, t.num_pin_layers = ctypes.cast(layers, ctypes.POINTER(ctypes.c_int32)), len(pin_layers)
+        return t, layers
+
+    def policy(self, tau=0.95, worst_tau=None, pin_first=0, pin_last=0, pin_layers=()):
+        """The policy of the observations so far: a list per layer of category names."""
+        t, keep = self._thresholds(tau, worst_tau, pin_first, pin_last, pin_layers)
+        out = (ctypes.c_uint8 * (self.num_layers * self.num_heads))()
+        _check(self.lib, self.lib.blindsight_calibrator_policy(self._handle, ctypes.byref(t), out))
+        names = {v: k for k, v in CATEGORIES.items()}
+        return [[names[out[l * self.num_heads + h]] for h in range(self.num_heads)] for l in range(self.num_layers)]
+
+    def policy_json(self, tau=0.95, worst_tau=None, pin_first=0, pin_last=0, pin_layers=(), model=None):
+        """The same policy as the npm package's HeadPolicy JSON, statistics included (blindsight rethreshold reads it)."""
+        t, keep = self._thresholds(tau, worst_tau, pin_first, pin_last, pin_layers)
+        size, model = ctypes.c_size_t(), None if model is None else model.encode()
+        _check(self.lib, self.lib.blindsight_calibrator_policy_json(self._handle, ctypes.byref(t), model, None, 0,
+                                                                    ctypes.byref(size)))
+        buffer = ctypes.create_string_buffer(size.value + 1)
+        _check(self.lib, self.lib.blindsight_calibrator_policy_json(self._handle, ctypes.byref(t), model, buffer,
+                                                                    size.value + 1, ctypes.byref(size)))
+        return buffer.value.decode()
+
+    def close(self):
+        if self._handle:
+            self.lib.blindsight_calibrator_destroy(self._handle)
+            self._handle = ctypes.c_void_p()
+
+    __del__ = close
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class PromptAttention:
-    """Built once per prompt from its segments and the model's head policy; forward(layer, ...) in each layer."""
+    """Built once per prompt from its segments and the model's head policy; forward(layer, ...) in each layer. With
+    calibrator= instead of a policy, every head runs dense and every forward is observed (the calibration loop)."""
 
     def __init__(self, lib, sequences, policy, num_heads, num_kv_heads, head_dim, global_sinks=1, text_keys=True,
-                 bidirectional_images=False, window=0):
+                 bidirectional_images=False, window=0, calibrator=None, scale=0.0):
         self.lib, self.num_heads, self.num_kv_heads, self.head_dim = lib, num_heads, num_kv_heads, head_dim
+        self.calibrator, self.scale = calibrator, scale
+        if calibrator is not None:
+            policy = [["dense"] * num_heads for _ in range(calibrator.num_layers)]
         segments = [Segment(kind, length) for seq in sequences for kind, length in seq]
         per_sequence = (ctypes.c_int32 * len(sequences))(*[len(seq) for seq in sequences])
         layout, self._plan = ctypes.c_void_p(), ctypes.c_void_p()
@@ -197,7 +283,12 @@ class PromptAttention:
         args.lse = None if lse is None else _address(lse, 4 * q_rows * h, "lse", keep)
         args.heads, args.num_heads, args.num_kv_heads, args.head_dim = self._heads[layer], h, kvh, d
         args.input_dtype = args.output_dtype = F32
-        _check(self.lib, self.lib.blindsight_attention(self._plan, ctypes.byref(args)))
+        args.scale = self.scale
+        if self.calibrator is not None:
+            _check(self.lib, self.lib.blindsight_attention_observe(self._plan, ctypes.byref(args),
+                                                                   self.calibrator._handle, layer))
+        else:
+            _check(self.lib, self.lib.blindsight_attention(self._plan, ctypes.byref(args)))
         return out
 
     def merge(self, partials, out, lse=None):

@@ -36,6 +36,38 @@ export interface PromptAttentionOptions extends PlanOptions {
   reuseOutputs?: boolean;
 }
 
+/** Marks a PromptObserver (the Calibrator of blindsight/calibrate), which PromptAttention.create takes instead of a policy. */
+export const PROMPT_OBSERVER = Symbol.for('blindsight.promptObserver');
+
+/** One completed forward as an observer sees it: the layer's inputs and its (dense) output. */
+export interface ForwardObservation {
+  layer: number;
+  plan: MaskPlan;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array;
+  scale: number | undefined;
+}
+
+/**
+ * Calibration mode: given in place of a policy, every head runs dense (what the model needs while it is being
+ * measured) and every forward is handed to the observer once it completes (awaited by forward()).
+ */
+export interface PromptObserver {
+  readonly [PROMPT_OBSERVER]: true;
+  readonly numLayers: number;
+  readonly numHeads: number;
+  /** Throws unless a hook with this plan and head shape suits the observer. */
+  checkPrompt(plan: MaskPlan, shape: { numHeads: number; numKvHeads: number; headDim: number }): void;
+  observeForward(f: ForwardObservation): Promise<void>;
+  observeForwardSync(f: ForwardObservation): void;
+}
+
+function isPromptObserver(x: unknown): x is PromptObserver {
+  return typeof x === 'object' && x !== null && (x as Partial<PromptObserver>)[PROMPT_OBSERVER] === true;
+}
+
 /** Per-call extras: caller-owned outputs (e.g. a slice of the runtime's own activation buffer), and a micro-batch. */
 export interface ForwardOutputs {
   out?: Float32Array;
@@ -121,6 +153,7 @@ export class LayerAttention {
     const { args, flops, release } = this.#call(q, k, v, outputs);
     try {
       const result = await attention(args);
+      await this.#owner.observer?.observeForward(this.#observation(q, k, v, result.out as Float32Array));
       this.#owner._record(this, measured(flops, result, this.#owner.options.headDim));
       return result;
     } finally {
@@ -133,6 +166,7 @@ export class LayerAttention {
     const { args, flops, release } = this.#call(q, k, v, outputs);
     try {
       const result = attentionSync(args);
+      this.#owner.observer?.observeForwardSync(this.#observation(q, k, v, result.out as Float32Array));
       this.#owner._record(this, measured(flops, result, this.#owner.options.headDim));
       return result;
     } finally {
@@ -140,10 +174,16 @@ export class LayerAttention {
     }
   }
 
+  #observation(q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array): ForwardObservation {
+    return { layer: this.index, plan: this.#owner.plan, q, k, v, out, scale: this.#owner.options.scale };
+  }
+
   #call(q: Float32Array, k: Float32Array, v: Float32Array, outputs: ForwardOutputs): { args: AttentionArgs & { outDtype?: 'f32' }; flops: FlopCounts; release: () => void } {
     if (typeof outputs !== 'object' || outputs === null) throw typeError('outputs must be an object');
     const o = this.#owner.options;
     const plan = this.#owner.plan;
+    if (this.#owner.observer && (outputs.queries !== undefined || outputs.keys !== undefined || outputs.strides !== undefined))
+      throw new BlindsightError('BAD_OPTION', 'calibration mode observes whole-prompt calls on packed tensors: queries, keys and strides do not apply');
     let keys = outputs.keys;
     if (outputs.queries !== undefined && keys === undefined) keys = cacheSoFar(plan, outputs.queries);
     const whole = outputs.queries === undefined && keys === undefined;
@@ -254,9 +294,12 @@ export class PromptAttention {
   #totals = { dense: 0, kept: 0, computed: 0, calls: 0 };
 
   readonly #ownsPlan: boolean;
+  /** Calibration mode's observer (create() given a Calibrator instead of a policy), else undefined. */
+  readonly observer: PromptObserver | undefined;
 
-  private constructor(plan: MaskPlan, policy: HeadPolicy, options: PromptAttention['options'], ownsPlan: boolean) {
+  private constructor(plan: MaskPlan, policy: HeadPolicy, options: PromptAttention['options'], ownsPlan: boolean, observer?: PromptObserver) {
     this.plan = plan;
+    this.observer = observer;
     this.#ownsPlan = ownsPlan;
     this.policy = policy;
     this.options = options;
@@ -266,10 +309,12 @@ export class PromptAttention {
 
   /**
    * `layout` is the prompt's Layout (the plan is built here with the mask and block options in `options`) or an
-   * already built MaskPlan of it (then `options` carries no plan options).
+   * already built MaskPlan of it (then `options` carries no plan options). `policy` is the model's HeadPolicy, or, in
+   * calibration mode, a Calibrator (blindsight/calibrate): then every head runs dense and every forward is observed.
    */
-  static create(layout: Layout | MaskPlan, policy: HeadPolicy, options: PromptAttentionOptions): PromptAttention {
-    if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
+  static create(layout: Layout | MaskPlan, policy: HeadPolicy | PromptObserver, options: PromptAttentionOptions): PromptAttention {
+    if (isPromptObserver(policy)) return PromptAttention.#observed(layout, policy, options);
+    if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy (or a Calibrator, to calibrate)');
     if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
     const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs, ...planOptions } = options;
     if (reuseOutputs !== undefined && typeof reuseOutputs !== 'boolean') throw typeError('reuseOutputs must be a boolean');
@@ -290,6 +335,20 @@ export class PromptAttention {
       throw typeError('layout must be a Layout or a MaskPlan');
     }
     return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs }), !(layout instanceof MaskPlan));
+  }
+
+  static #observed(layout: Layout | MaskPlan, observer: PromptObserver, options: PromptAttentionOptions): PromptAttention {
+    if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
+    // The policy takes the hook's head count, so a count that differs from the observer's is the observer's to report.
+    const heads = Number.isInteger(options.numHeads) && options.numHeads >= 1 ? options.numHeads : observer.numHeads;
+    const hook = PromptAttention.create(layout, HeadPolicy.uniform(observer.numLayers, heads, 'dense'), options);
+    try {
+      observer.checkPrompt(hook.plan, hook.options);
+    } catch (e) {
+      hook.dispose();
+      throw e;
+    }
+    return new PromptAttention(hook.plan, hook.policy, hook.options, hook.#ownsPlan, observer);
   }
 
   /**

@@ -1,7 +1,7 @@
 /**
- * 'blindsight/calibrate': deciding a model's head policy offline. The attention-mass pass (where each head's softmax
- * mass goes), calibrate / rethreshold over captured Q/K samples, the sample readers, and the safetensors reader and
- * writer the samples travel in. The policy itself (HeadPolicy) and attention are in the main entry, 'blindsight'.
+ * 'blindsight/calibrate': deciding a model's head policy. The attention-mass pass (where each head's softmax mass
+ * goes), the streaming Calibrator (observations of a running model, or of captured samples), calibrate / rethreshold
+ * over captured Q/K samples, the sample readers, and the safetensors reader and writer the samples travel in. The policy itself (HeadPolicy) and attention are in the main entry, 'blindsight'.
  */
 export {
   attentionMass,
@@ -20,13 +20,16 @@ export {
   rethreshold,
   calibrationStats,
   chooseCategories,
+  outputErrorStats,
   CALIBRATION_VERSION,
   type CalibrateOptions,
   type CalibrationProgress,
   type CalibrationStats,
+  type OutputErrorStats,
   type ThresholdOptions,
   type PinOptions,
 } from './calibrate.js';
+export { Calibrator, type CalibratorOptions, type CalibratorPolicyOptions, type ObserveArgs } from './calibrator.js';
 export {
   openSample,
   memorySample,
@@ -47,3 +50,12 @@ export {
   type TensorArray,
   type TensorToWrite,
 } from '../io/safetensors.js';
+export {
+  evaluate,
+  evaluationOf,
+  evaluationTable,
+  relativeL2,
+  type Evaluation,
+  type EvaluateOptions,
+  type LayerEvaluation,
+} from './evaluate.js';

@@ -6,7 +6,7 @@
 import type { CpuIsa } from '../attention/attention.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import { BlindsightError, callNative, fromNative, typeError, show } from '../core/errors.js';
-import { native, type NativeMassArgs } from '../core/native.js';
+import { native, type NativeMassArgs, type NativeMassResult } from '../core/native.js';
 import { MaskPlan } from '../core/plan.js';
 import { checkGqa, dtypeOption, isaOption, headCount, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
@@ -51,9 +51,15 @@ export interface AttentionMassArgs {
 export interface AttentionMassResult {
   /** Image query tokens in the layout (the rows measured for every head). */
   imageQueries: number;
-  /** [numHeads, 7]: per head, the sum over image queries of each bucket's fraction of the row's mass. */
+  /** [numHeads, 7]: per head, the sum over its measured image queries of each bucket's fraction of the row's mass. */
   sum: Float64Array;
-  /** [numHeads, 7]: sum / imageQueries (zeros when the layout has no image token). */
+  /**
+   * [numHeads]: the image query rows each head measured: all imageQueries, less the rows whose softmax is undefined
+   * (a NaN or an infinity in the q row, a NaN or +inf score, as the attention output row is NaN), which have no
+   * fractions (NaN in perToken) and are left out of sum.
+   */
+  rows: Float64Array;
+  /** [numHeads, 7]: sum / rows (zeros for a head without measured rows). */
   mean: Float64Array;
   perToken?: Float32Array;
 }
@@ -67,14 +73,14 @@ export async function attentionMass(args: AttentionMassArgs): Promise<AttentionM
   } catch (e) {
     throw fromNative(e);
   }
-  return finish(r.perHead, r.imageQueries, numHeads, r.perToken ?? null);
+  return finish(r, numHeads);
 }
 
 /** The same computation on the calling thread. */
 export function attentionMassSync(args: AttentionMassArgs): AttentionMassResult {
   const { nativeArgs, numHeads } = prepare(args);
   const r = callNative(() => native().attentionMassSync(nativeArgs));
-  return finish(r.perHead, r.imageQueries, numHeads, r.perToken ?? null);
+  return finish(r, numHeads);
 }
 
 /**
@@ -114,10 +120,14 @@ export function coarseMass(f: ArrayLike<number>, offset = 0): { ownImage: number
   };
 }
 
-function finish(sum: Float64Array, imageQueries: number, numHeads: number, perToken: Float32Array | null): AttentionMassResult {
+function finish(r: NativeMassResult, numHeads: number): AttentionMassResult {
+  const { perHead: sum, rows, imageQueries } = r;
   const mean = new Float64Array(numHeads * NUM_MASS_BUCKETS);
-  if (imageQueries > 0) for (let i = 0; i < mean.length; i++) mean[i] = sum[i] / imageQueries;
-  return perToken ? { imageQueries, sum, mean, perToken } : { imageQueries, sum, mean };
+  for (let i = 0; i < mean.length; i++) {
+    const n = rows[Math.floor(i / NUM_MASS_BUCKETS)]!;
+    if (n > 0) mean[i] = sum[i]! / n;
+  }
+  return r.perToken ? { imageQueries, sum, rows, mean, perToken: r.perToken } : { imageQueries, sum, rows, mean };
 }
 
 function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; numHeads: number } {

@@ -3,6 +3,8 @@
  * a safetensors file with this naming convention (docs/calibration.md, "Capturing calibration samples"):
  *  - `layers.{i}.q`: [numTokens, numHeads, headDim], `layers.{i}.k`: [numTokens, numKvHeads, headDim], for i = 0 ..
  *    numLayers - 1, all F32, F16 or BF16 (one dtype per file);
+ *  - optionally `layers.{i}.v`, [numTokens, numKvHeads, headDim] like k, for every layer or none: the values output
+ *    errors are measured with (calibrate's outputError, evaluate);
  *  - the layout: metadata `blindsight.segments` (the JSON that Layout.fromSegments takes), or a tensor `input_ids`
  *    ([numTokens] or [1, numTokens], integer) with a template (metadata `blindsight.template`, or the caller's);
  *  - optional metadata: `blindsight.global_sinks` (integer, default 1), `blindsight.scale` (the model's softmax scale
@@ -23,11 +25,13 @@ export const SAMPLE_META = Object.freeze({
   model: 'blindsight.model',
 });
 export const INPUT_IDS_TENSOR = 'input_ids';
-export const layerTensorName = (layer: number, which: 'q' | 'k'): string => `layers.${layer}.${which}`;
+export const layerTensorName = (layer: number, which: 'q' | 'k' | 'v'): string => `layers.${layer}.${which}`;
 
 export interface LayerTensors {
   q: Float32Array | Uint16Array;
   k: Float32Array | Uint16Array;
+  /** Present when the sample carries values and they were asked for. */
+  v?: Float32Array | Uint16Array;
 }
 
 /** What calibration consumes: a layout, a head shape, and each layer's Q and K on demand. */
@@ -42,7 +46,10 @@ export interface CalibrationSample {
   /** Softmax scale if the sample names one (else the caller's, else 1/sqrt(headDim)). */
   scale?: number;
   model?: string;
-  readLayer(layer: number): Promise<LayerTensors>;
+  /** Whether every layer carries v (`layers.{i}.v`). */
+  hasValues: boolean;
+  /** One layer's q and k, and its v when `values` is true (the sample must have them). */
+  readLayer(layer: number, values?: boolean): Promise<LayerTensors>;
   close?(): Promise<void>;
 }
 
@@ -71,13 +78,13 @@ export async function openSample(path: string, options: OpenSampleOptions = {}):
 
 function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'> & { numTokens: number } {
   const where = file.path;
-  const layers = new Map<number, { q?: TensorInfo; k?: TensorInfo }>();
+  const layers = new Map<number, { q?: TensorInfo; k?: TensorInfo; v?: TensorInfo }>();
   for (const t of file.tensors.values()) {
-    const m = /^layers\.(\d+)\.(q|k)$/.exec(t.name);
+    const m = /^layers\.(\d+)\.(q|k|v)$/.exec(t.name);
     if (!m) continue;
     const l = Number(m[1]);
     const entry = layers.get(l) ?? {};
-    entry[m[2] as 'q' | 'k'] = t;
+    entry[m[2] as 'q' | 'k' | 'v'] = t;
     layers.set(l, entry);
   }
   if (layers.size === 0)
@@ -98,9 +105,12 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
   const dtype = DTYPES[q0!.dtype];
   if (!dtype) throw new BlindsightError('UNSUPPORTED_DTYPE', `${where}: ${q0!.name} is ${q0!.dtype}; Q and K must be F32, F16 or BF16`);
   let numKvHeads = 0;
+  const hasValues = layers.get(0)!.v !== undefined;
   for (let l = 0; l < numLayers; l++) {
-    const { q, k } = layers.get(l)!;
-    for (const t of [q!, k!]) {
+    const { q, k, v } = layers.get(l)!;
+    if ((v !== undefined) !== hasValues)
+      throw new BlindsightError('MISSING_LAYER', `${where}: ${layerTensorName(l, 'v')} is ${hasValues ? 'missing' : 'present'}; values go with every layer or none`);
+    for (const t of v ? [q!, k!, v] : [q!, k!]) {
       if (t.dtype !== q0!.dtype)
         throw new BlindsightError('UNSUPPORTED_DTYPE', `${where}: ${t.name} is ${t.dtype} but ${q0!.name} is ${q0!.dtype}; use one dtype for all of Q and K`);
     }
@@ -113,6 +123,8 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     if (l === 0) numKvHeads = hk;
     else if (hk !== numKvHeads)
       throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${k!.name} has ${hk} KV heads; layer 0 has ${numKvHeads}`);
+    if (v && (v.shape.length !== 3 || v.shape.some((x, i) => x !== k!.shape[i])))
+      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${v.name} has shape ${show(v.shape)}; expected ${show(k!.shape)} like ${k!.name}`);
   }
   checkGqa(numHeads, numKvHeads, where);
   if (headDim < 1 || headDim > 1024) throw new BlindsightError('SHAPE_MISMATCH', `${where}: head dim ${headDim} is outside [1, 1024]`);
@@ -131,11 +143,14 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     dtype,
     scale,
     model: meta[SAMPLE_META.model],
-    readLayer: async (layer: number) => {
+    hasValues,
+    readLayer: async (layer: number, values = false) => {
       if (!Number.isInteger(layer) || layer < 0 || layer >= numLayers) throw rangeError(`layer must be in [0, ${numLayers - 1}], got ${String(layer)}`);
+      if (values && !hasValues) throw new BlindsightError('MISSING_TENSOR', `${where}: no ${layerTensorName(layer, 'v')} (the sample carries no values)`);
       const q = (await file.read(layerTensorName(layer, 'q'))) as Float32Array | Uint16Array;
       const k = (await file.read(layerTensorName(layer, 'k'))) as Float32Array | Uint16Array;
-      return { q, k };
+      if (!values) return { q, k };
+      return { q, k, v: (await file.read(layerTensorName(layer, 'v'))) as Float32Array | Uint16Array };
     },
     close: () => file.close(),
   };
@@ -206,8 +221,11 @@ export function memorySample(s: {
   checkGqa(s.numHeads, s.numKvHeads, name);
   const n = s.layout.numTokens;
   const Want = dtype === 'f32' ? Float32Array : Uint16Array;
+  const hasValues = s.layers[0]?.v !== undefined;
   s.layers.forEach((t, l) => {
-    for (const [which, x, heads] of [['q', t?.q, s.numHeads], ['k', t?.k, s.numKvHeads]] as const) {
+    if ((t?.v !== undefined) !== hasValues) throw new BlindsightError('MISSING_LAYER', `${name}: layer ${l} ${hasValues ? 'lacks' : 'has'} v; values go with every layer or none`);
+    const tensors = [['q', t?.q, s.numHeads], ['k', t?.k, s.numKvHeads], ...(hasValues ? [['v', t?.v, s.numKvHeads] as const] : [])] as const;
+    for (const [which, x, heads] of tensors) {
       if (!(x instanceof Want)) throw typeError(`${name}: layer ${l} ${which} must be a ${Want.name} for dtype ${dtype}`);
       if (x.length !== n * heads * s.headDim)
         throw new BlindsightError(
@@ -227,10 +245,12 @@ export function memorySample(s: {
     dtype,
     scale: s.scale,
     model: s.model,
-    readLayer: async (layer) => {
+    hasValues,
+    readLayer: async (layer, values = false) => {
       const t = layers[layer];
       if (!t) throw rangeError(`layer must be in [0, ${layers.length - 1}], got ${String(layer)}`);
-      return t;
+      if (values && !hasValues) throw new BlindsightError('MISSING_TENSOR', `${name}: the sample carries no values`);
+      return values ? t : { q: t.q, k: t.k };
     },
   };
 }

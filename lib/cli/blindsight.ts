@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `blindsight` command: calibrate a head policy from captured Q/K samples, re-threshold it, count its FLOPs, and
- * draw it. Errors print as `blindsight: CODE: message` with exit status 1 (2 for usage mistakes).
+ * The `blindsight` command: calibrate a head policy from captured Q/K samples, re-threshold it, measure its output
+ * error, count its FLOPs, and draw it. Errors print as `blindsight: CODE: message` with exit status 1 (2 for usage mistakes).
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { calibrate, calibrationStats, rethreshold, type CalibrateOptions } from '../calibration/calibrate.js';
+import { evaluate, evaluationTable } from '../calibration/evaluate.js';
 import { BlindsightError, isErrorCode, show } from '../core/errors.js';
 import { MODEL_SHAPES, policyFlops, type ModelShape } from '../report/flops.js';
 import { Layout } from '../core/layout.js';
@@ -40,14 +41,22 @@ commands:
       --template NAME       template for samples that carry input_ids but no blindsight.template
       --global-sinks N      sinks at each sequence start (default: the sample's, else 1)
       --threads N           CPU threads (default: all cores)
+      --output-error        also measure each category's output error (samples must carry layers.{i}.v)
       --svg FILE            also draw the policy
       --quiet               no progress bar
+  evaluate <policy.json> <samples.safetensors...> [--out FILE] [--svg FILE]
+      Measure the policy's attention output error against dense on samples that carry layers.{i}.v: a table
+      per layer (the policy's error, each category's alone, the worst head), and the whole report as JSON (--out,
+      default <policy>.evaluation.json). --svg draws the policy with heads coloured by their error. Plan options
+      default to the policy's calibration: --no-text-keys --bidirectional-images --window W; also --scale X
+      --template NAME --global-sinks N --threads N --quiet
   rethreshold <policy.json> --out new.json [--tau X] [--worst-tau X] [--pin-first K] [--pin-last K]
       [--pin-layers A,B] [--text-keys true|false]
       Re-decide the categories from the statistics stored in a calibrated policy (no samples needed).
-  inspect [--policy policy.json] [--layout FILE] [--out FILE] [--plan-out FILE]
-      Draw a policy as a layers x heads grid (--out, default <policy>.svg) and/or a layout's block plan per
-      category (--plan-out, default <layout>.plan.svg). FILE is a segments JSON file or a calibration sample.
+  inspect [--policy policy.json] [--layout FILE] [--out FILE] [--plan-out FILE] [--color-by category|error]
+      Draw a policy as a layers x heads grid (--out, default <policy>.svg; --color-by error: heads coloured by the
+      output errors its calibration measured) and/or a layout's block plan per category (--plan-out, default
+      <layout>.plan.svg). FILE is a segments JSON file or a calibration sample.
       Plan options: --no-text-keys --bidirectional-images --window W --block-m N --block-n N --categories a,b
   flops --policy policy.json --layout FILE [--model NAME]
       Attention pairs kept by the policy on the layout and, with a model, the whole-prefill FLOP saving.
@@ -80,6 +89,8 @@ const OPTIONS = {
   'block-m': { type: 'string' },
   'block-n': { type: 'string' },
   categories: { type: 'string' },
+  'output-error': { type: 'boolean' },
+  'color-by': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -156,6 +167,7 @@ async function cmdCalibrate(files: string[], v: Values): Promise<void> {
     model: model?.name ?? v.model,
     template: (v.template as TemplateName | undefined) ?? model?.template,
     globalSinks: int(v['global-sinks'], 'global-sinks'),
+    outputError: v['output-error'],
     onProgress: (p) => bar.update(p.done / p.total, `sample ${p.sample + 1}/${p.samples} layer ${p.layer + 1}/${p.layers}`),
   };
   const started = Date.now();
@@ -169,6 +181,28 @@ async function cmdCalibrate(files: string[], v: Values): Promise<void> {
     `${v.out}: ${policy.numLayers} layers x ${policy.numHeads} heads from ${files.length} sample(s) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
       `${HEAD_CATEGORIES.map((k) => `${k} ${c[k]}`).join(', ')} (tau ${stats.threshold}, worst sample ${stats.worstSampleThreshold})\n`,
   );
+}
+
+async function cmdEvaluate(files: string[], v: Values): Promise<void> {
+  if (files.length < 2) throw new UsageError('evaluate takes a policy file and at least one sample file');
+  const [policyFile, ...samples] = files as [string, ...string[]];
+  const policy = await HeadPolicy.load(policyFile);
+  if (v.threads !== undefined) setThreads(int(v.threads, 'threads')!);
+  const bar = new ProgressBar({ quiet: v.quiet });
+  const e = await evaluate(policy, samples, {
+    textKeys: v['no-text-keys'] ? false : undefined,
+    bidirectionalImages: v['bidirectional-images'] || undefined,
+    window: v.window === undefined ? undefined : number(v.window, 'window', (x) => Number.isInteger(x) && x >= 1),
+    scale: number(v.scale, 'scale'),
+    template: v.template as TemplateName | undefined,
+    globalSinks: int(v['global-sinks'], 'global-sinks'),
+    onProgress: (p) => bar.update(p.done / p.total, `sample ${p.sample + 1}/${p.samples} layer ${p.layer + 1}/${p.layers}`),
+  });
+  bar.done();
+  const out = v.out ?? policyFile.replace(/\.json$/, '') + '.evaluation.json';
+  await writeFile(out, JSON.stringify(e, null, 2) + '\n');
+  if (v.svg) await writeFile(v.svg, policySvg(policy, { colorBy: 'error', errors: e.outputError }));
+  process.stdout.write(`${evaluationTable(e)}\n${out}\n`);
 }
 
 async function cmdRethreshold(files: string[], v: Values): Promise<void> {
@@ -191,9 +225,11 @@ async function cmdRethreshold(files: string[], v: Values): Promise<void> {
 
 async function cmdInspect(v: Values): Promise<void> {
   if (!v.policy && !v.layout) throw new UsageError('inspect needs --policy and/or --layout');
+  const colorBy = v['color-by'];
+  if (colorBy !== undefined && colorBy !== 'category' && colorBy !== 'error') throw new UsageError('--color-by must be category or error');
   if (v.policy) {
     const out = v.out ?? v.policy.replace(/\.json$/, '') + '.svg';
-    await writeFile(out, policySvg(await HeadPolicy.load(v.policy)));
+    await writeFile(out, policySvg(await HeadPolicy.load(v.policy), { colorBy }));
     process.stdout.write(`${out}\n`);
   }
   if (v.layout) {
@@ -252,6 +288,7 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (command) {
     case 'calibrate': await cmdCalibrate(positionals, v); break;
+    case 'evaluate': await cmdEvaluate(positionals, v); break;
     case 'rethreshold': await cmdRethreshold(positionals, v); break;
     case 'inspect': await cmdInspect(v); break;
     case 'flops': await cmdFlops(v); break;

@@ -65,6 +65,8 @@ export interface NativeAddon {
   attentionMassSync(args: NativeMassArgs): NativeMassResult;
   attentionMassAsync(args: NativeMassArgs): Promise<NativeMassResult>;
   mergeAttentionSync(args: NativeMergeArgs): NativeAttentionResult;
+  NativeCalibrator: new (options: NativeCalibratorOptions) => NativeCalibratorHandle;
+  chooseCategories(args: NativeChooseArgs): Uint8Array;
   setThreads(n: number): void;
   getThreads(): number;
   cpuInfo(): NativeCpuInfo;
@@ -147,6 +149,73 @@ export interface NativeMassArgs {
   threads: number;
   isa: string | null;
 }
+/** NativeCalibrator options (native/addon/calibrator.h), the C ABI's blindsight_calibrator_options. */
+export interface NativeCalibratorOptions {
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  textKeys: boolean;
+  bidirectionalImages: boolean;
+  /** 0 = no window. */
+  window: number;
+  /** 0 = 1/sqrt(headDim). */
+  scale: number;
+  mass: boolean;
+  outputError: boolean;
+}
+export interface NativeObserveArgs {
+  layer: number;
+  plan: NativePlanHandle;
+  q: Float32Array | Uint16Array;
+  k: Float32Array | Uint16Array;
+  v?: Float32Array | Uint16Array;
+  denseOut?: Float32Array;
+  inputDtype: number;
+  /** 0 = the calibrator's. */
+  scale: number;
+  sample?: string;
+  threads: number;
+  isa: string | null;
+}
+/** The native calibrator's statistics (cpu::CalibrationSummary), flat arrays in [layer][head][...] order. */
+export interface NativeCalibrationSummary {
+  numLayers: number;
+  numHeads: number;
+  samples: { name: string; numTokens: number; numImages: number; imageQueries: number; scale: number }[];
+  keptTextKeys: Float64Array;
+  keptNoTextKeys: Float64Array;
+  observations: Float64Array;
+  imageQueries: Float64Array;
+  undefinedRows: Float64Array;
+  mass: Float64Array;
+  worstTextKeys: Float64Array;
+  worstNoTextKeys: Float64Array;
+  hasOutputError: boolean;
+  errorTextKeys: boolean;
+  errorObservations: Float64Array;
+  errorRows: Float64Array;
+  squaredError: Float64Array;
+  squaredNorm: Float64Array;
+}
+export interface NativeCalibratorHandle {
+  observeSync(args: NativeObserveArgs): void;
+  observeAsync(args: NativeObserveArgs): Promise<void>;
+  /** complete: throw NOT_OBSERVED / NO_IMAGE_QUERIES unless every layer has image queries observed. */
+  summary(complete: boolean): NativeCalibrationSummary;
+  dispose(): void;
+}
+export interface NativeChooseArgs {
+  numLayers: number;
+  numHeads: number;
+  mass: Float64Array;
+  worst: Float64Array;
+  kept: Float64Array;
+  tau: number;
+  worstTau: number;
+  textKeys: boolean;
+  pinned: Uint8Array;
+}
 /** What an attention entry point returns: the arrays holding the results (the caller's, or ones the addon made). */
 export interface NativeAttentionResult {
   out: Float32Array | Uint16Array;
@@ -157,7 +226,8 @@ export interface NativeAttentionResult {
 }
 export interface NativeMassResult {
   perToken?: Float32Array;
-  perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
+  perHead: Float64Array; // [numHeads, 7] sums over measured image queries of each bucket's fraction
+  rows: Float64Array; // [numHeads] measured image queries (rows with an undefined softmax are left out)
   imageQueries: number;
 }
 

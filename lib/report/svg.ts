@@ -7,9 +7,9 @@ import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import { retainedMass } from '../calibration/mass.js';
 import { MaskPlan } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
-import type { CalibrationStats } from '../calibration/calibrate.js';
+import type { CalibrationStats, OutputErrorStats } from '../calibration/calibrate.js';
 import { background, esc, svgOpen } from './svg_writer.js';
-import { typeError } from '../core/errors.js';
+import { BlindsightError, typeError } from '../core/errors.js';
 
 export const CATEGORY_COLORS: Readonly<Record<HeadCategory, string>> = Object.freeze({
   dense: '#5a5a5a',
@@ -26,15 +26,52 @@ const FONT = 'DejaVu Sans, Helvetica, Arial, sans-serif';
 const num = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(2));
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
 
+// The error scale of policySvg's colorBy 'error': relative L2 errors from 1e-4 (and 0) to 1 and above, log-spaced,
+// light to dark (ColorBrewer OrRd).
+const ERROR_STOPS = ['#fff7ec', '#fdd49e', '#fc8d59', '#d7301f', '#7f0000'];
+const ERROR_DECADES = 4;
+
+function errorColor(x: number | null): string {
+  if (x === null || !Number.isFinite(x)) return '#000000';
+  const t = x <= 0 ? 0 : Math.min(1, Math.max(0, (Math.log10(x) + ERROR_DECADES) / ERROR_DECADES));
+  const at = t * (ERROR_STOPS.length - 1);
+  const i = Math.min(ERROR_STOPS.length - 2, Math.floor(at));
+  const mix = (a: string, b: string, f: number) =>
+    '#' + [1, 3, 5].map((o) => Math.round(parseInt(a.slice(o, o + 2), 16) * (1 - f) + parseInt(b.slice(o, o + 2), 16) * f).toString(16).padStart(2, '0')).join('');
+  return mix(ERROR_STOPS[i]!, ERROR_STOPS[i + 1]!, at - i);
+}
+
+const fmtError = (x: number | null) => (x === null ? 'undefined' : x === 0 ? '0' : x.toPrecision(3));
+
+export interface PolicySvgOptions {
+  title?: string;
+  /**
+   * 'category' (default): cells coloured by category. 'error': by each head's relative L2 output error under its
+   * category (from `errors`, else the policy's meta.calibration.outputError), with the category as a bar along the
+   * cell's foot.
+   */
+  colorBy?: 'category' | 'error';
+  errors?: OutputErrorStats;
+}
+
 /** A policy as a grid: one row per layer, one column per head, coloured by category; pinned layers are marked. */
-export function policySvg(policy: HeadPolicy, options: { title?: string } = {}): string {
+export function policySvg(policy: HeadPolicy, options: PolicySvgOptions = {}): string {
   if (!(policy instanceof HeadPolicy)) throw typeError('policySvg expects a HeadPolicy');
+  const colorBy = options.colorBy ?? 'category';
+  if (colorBy !== 'category' && colorBy !== 'error') throw typeError(`colorBy must be 'category' or 'error', got ${String(colorBy)}`);
   const L = policy.numLayers, H = policy.numHeads;
   const cell = Math.max(6, Math.min(24, Math.floor(720 / Math.max(L, H))));
   const left = 64, top = 88, legendW = 230;
   const gridW = H * cell, gridH = L * cell;
-  const width = left + gridW + 24 + legendW, height = Math.max(top + gridH + 40, top + 170);
   const stats = policy.meta.calibration as CalibrationStats | undefined;
+  const errors = colorBy === 'error' ? options.errors ?? stats?.outputError : undefined;
+  if (colorBy === 'error' && (!errors || errors.squaredNorm?.length !== L || errors.squaredNorm.some((r) => r.length !== H)))
+    throw new BlindsightError('BAD_POLICY', `colorBy 'error' needs output errors of a ${L} x ${H} model (meta.calibration.outputError, or the errors option)`);
+  const width = left + gridW + 24 + legendW, height = Math.max(top + gridH + 40, top + (errors ? 270 : 170));
+  const headError = (l: number, h: number, c: HeadCategory): number | null => {
+    const e = errors!.squaredError[l]![h]![HEAD_CATEGORIES.indexOf(c)]!, n = errors!.squaredNorm[l]![h]!;
+    return n > 0 ? Math.sqrt(e / n) : e === 0 ? 0 : null;
+  };
   const pinned = new Set<number>(stats?.pinned ? [
     ...stats.pinned.layers,
     ...Array.from({ length: Math.min(stats.pinned.first, L) }, (_, i) => i),
@@ -60,7 +97,15 @@ export function policySvg(policy: HeadPolicy, options: { title?: string } = {}):
       let tip = `layer ${l}, head ${h}: ${c}`;
       const mass = stats?.mass?.[l]?.[h];
       if (mass) tip += ` (retained: ${HEAD_CATEGORIES.map((k) => `${k} ${pct(retainedMass(mass, k, stats!.textKeys))}`).join(', ')})`;
-      out.push(`<rect x="${left + h * cell}" y="${top + l * cell}" width="${cell - 1}" height="${cell - 1}" fill="${CATEGORY_COLORS[c]}"><title>${esc(tip)}</title></rect>`);
+      const x = left + h * cell, y = top + l * cell;
+      if (errors) {
+        tip += `; output error: ${HEAD_CATEGORIES.map((k) => `${k} ${fmtError(headError(l, h, k))}`).join(', ')}`;
+        const bar = Math.max(2, Math.round(cell / 4));
+        out.push(`<g><title>${esc(tip)}</title><rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${errorColor(headError(l, h, c))}"/>` +
+          `<rect x="${x}" y="${y + cell - 1 - bar}" width="${cell - 1}" height="${bar}" fill="${CATEGORY_COLORS[c]}"/></g>`);
+      } else {
+        out.push(`<rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${CATEGORY_COLORS[c]}"><title>${esc(tip)}</title></rect>`);
+      }
     }
   }
   out.push(`</g>`);
@@ -78,6 +123,18 @@ export function policySvg(policy: HeadPolicy, options: { title?: string } = {}):
     out.push(`<text x="${lx}" y="${top + 130}" font-size="11" fill="#444">attention FLOPs kept on the</text>`);
     out.push(`<text x="${lx}" y="${top + 145}" font-size="11" fill="#444">calibration prompts: ${pct(avg)}</text>`);
     out.push(`<text x="${lx}" y="${top + 170}" font-size="11" fill="#444">hover a cell for its retained mass</text>`);
+  }
+  if (errors) {
+    // The error scale: a log axis of relative L2 errors, 1e-4 (and 0) to 1.
+    const y0 = top + 190, w = 180, n = 48;
+    out.push(`<text x="${lx}" y="${y0}" font-size="12" font-weight="bold">output error (relative L2)</text>`);
+    out.push(`<g shape-rendering="crispEdges">`);
+    for (let i = 0; i < n; i++) out.push(`<rect x="${num(lx + (i * w) / n)}" y="${y0 + 8}" width="${num(w / n + 0.5)}" height="12" fill="${errorColor(10 ** (((i + 0.5) / n) * ERROR_DECADES - ERROR_DECADES))}"/>`);
+    out.push(`</g>`);
+    for (let d = 0; d <= ERROR_DECADES; d++)
+      out.push(`<text x="${num(lx + (d * w) / ERROR_DECADES)}" y="${y0 + 34}" font-size="10" text-anchor="middle">${d === ERROR_DECADES ? '1' : `1e-${ERROR_DECADES - d}`}</text>`);
+    out.push(`<text x="${lx}" y="${y0 + 50}" font-size="11" fill="#444">cell: the head's error under its category;</text>`);
+    out.push(`<text x="${lx}" y="${y0 + 64}" font-size="11" fill="#444">bar: its category</text>`);
   }
   out.push(`</svg>`);
   return out.join('\n');

@@ -10,6 +10,7 @@
 #include "attention.h"
 #include "attention_mass.h"
 #include "merge.h"
+#include "calibrator.h"
 #include "plan_object.h"
 
 namespace bs::addon {
@@ -75,6 +76,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));
   exports.Set("attentionMassAsync", Napi::Function::New(env, AttentionMassAsync, "attentionMassAsync"));
   exports.Set("mergeAttentionSync", Napi::Function::New(env, MergeAttentionSync, "mergeAttentionSync"));
+  exports.Set("NativeCalibrator", NativeCalibrator::Init(env));
+  exports.Set("chooseCategories", Napi::Function::New(env, ChooseCategories, "chooseCategories"));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads, "setThreads"));
   exports.Set("getThreads", Napi::Function::New(env, GetThreads, "getThreads"));
   exports.Set("cpuInfo", Napi::Function::New(env, CpuInfo, "cpuInfo"));

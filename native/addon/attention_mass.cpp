@@ -64,6 +64,9 @@ Napi::Value toJs(Napi::Env env, MassCall& call) {
   auto perHead = Napi::Float64Array::New(env, r.perHead.size());
   std::copy(r.perHead.begin(), r.perHead.end(), perHead.Data());
   o.Set("perHead", perHead);
+  auto rows = Napi::Float64Array::New(env, r.rows.size());
+  std::copy(r.rows.begin(), r.rows.end(), rows.Data());
+  o.Set("rows", rows);
   o.Set("imageQueries", Napi::Number::New(env, static_cast<double>(r.imageQueries)));
   if (call.perToken.length) o.Set("perToken", finishOutput(env, call.perToken, "perToken"));
   return o;

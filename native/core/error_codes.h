@@ -40,7 +40,7 @@
   X(BAD_ARGUMENT, INVALID_ARGUMENT, "an argument of the wrong type, or out of its range")                              \
   X(BAD_OPTION, INVALID_ARGUMENT, "options that contradict each other or do not apply to the call")                    \
   X(BAD_BACKEND, INVALID_ARGUMENT, "a backend name other than auto, cpu or cuda")                                      \
-  X(DISPOSED, INVALID_ARGUMENT, "a MaskPlan (or the PromptAttention that built it) used after dispose()")                         \
+  X(DISPOSED, INVALID_ARGUMENT, "a MaskPlan (or the PromptAttention that built it) or a Calibrator used after dispose()")                         \
   /* what this build or machine computes */                                                                            \
   X(UNSUPPORTED_DTYPE, UNSUPPORTED, "an element type other than f32, f16 or bf16")                                     \
   X(UNSUPPORTED_ISA, UNSUPPORTED, "a CPU kernel level that is unknown, not built for this architecture, or beyond this CPU") \
@@ -56,6 +56,7 @@
   X(BAD_SAFETENSORS, INVALID_ARGUMENT, "a file that is not valid safetensors")                                         \
   X(UNKNOWN_MODEL, INVALID_ARGUMENT, "a model name that is not built in")                                              \
   X(NO_IMAGE_QUERIES, INVALID_ARGUMENT, "calibration samples without any image token")                                \
+  X(NOT_OBSERVED, INVALID_ARGUMENT, "a calibrator asked for a policy before it observed every layer of the model")   \
   /* failures while computing */                                                                                       \
   X(OUT_OF_MEMORY, OUT_OF_MEMORY, "an allocation failed")                                                              \
   X(CUDA_OUT_OF_MEMORY, OUT_OF_MEMORY, "a device allocation failed")                                                   \

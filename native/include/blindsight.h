@@ -288,6 +288,106 @@ typedef struct blindsight_merge_args {
  */
 BLINDSIGHT_API blindsight_status blindsight_merge_attention(const blindsight_merge_args* args);
 
+/* ---- calibration ------------------------------------------------------------------------------------------------ */
+
+/*
+ * A streaming calibrator: a model's per-(layer, head) attention statistics, accumulated from observations of single
+ * layers of sample prompts (in any layer order, over any number of prompts, from any number of threads at once), from
+ * which it decides a head policy (docs/calibration.md). Memory: the statistics (layers x heads x buckets) plus one
+ * observation's working set; nothing is kept per prompt but a line of metadata. The calibration loop of a runtime is
+ * its ordinary prefill: per sample prompt, plan it, and in every layer call blindsight_attention_observe instead of
+ * blindsight_attention (dense attention for the model, observed); then blindsight_calibrator_policy.
+ *
+ * Prompts are told apart by their plans: build one plan per prompt, and observe every layer of a prompt with it.
+ */
+typedef struct blindsight_calibrator blindsight_calibrator;
+
+typedef struct blindsight_calibrator_options {
+  int32_t num_layers;
+  int32_t num_heads;            /* in [1, 65536], a multiple of num_kv_heads */
+  int32_t num_kv_heads;
+  int32_t head_dim;             /* in [1, 1024]; with output_error a multiple of 8 in [8, 512] */
+  int32_t text_keys;            /* the policy's default, and the plan option output errors are measured under (1) */
+  int32_t bidirectional_images; /* the model's base mask: observed plans must have it (default 0) */
+  int32_t window;               /* likewise (default 0 = none) */
+  float scale;                  /* score scale of observations that name none; 0 = 1/sqrt(head_dim) (default) */
+  int32_t output_error;         /* also measure each category's output error against dense from v (default 0) */
+} blindsight_calibrator_options;
+
+/* Fills in the defaults listed above (the shape fields stay 0: the caller sets them). */
+BLINDSIGHT_API void blindsight_calibrator_options_init(blindsight_calibrator_options* options);
+
+BLINDSIGHT_API blindsight_status blindsight_calibrator_create(const blindsight_calibrator_options* options,
+                                                              blindsight_calibrator** out_calibrator);
+/* Null is allowed. Must not race with a call using the calibrator. */
+BLINDSIGHT_API void blindsight_calibrator_destroy(blindsight_calibrator* calibrator);
+
+/*
+ * One layer of one prompt: q [N, num_heads, head_dim], k and v [N, num_kv_heads, head_dim], token-major as
+ * blindsight_attention takes them (N = the plan's tokens).
+ */
+typedef struct blindsight_observe_args {
+  int32_t layer;       /* in [0, num_layers) */
+  const void* q;
+  const void* k;
+  const void* v;       /* optional (null): the values, for a calibrator with output_error */
+  int32_t input_dtype; /* blindsight_dtype of q, k, v */
+  float scale;         /* 0 = the calibrator's */
+  const char* sample;  /* optional: the prompt's name in the statistics (kept from its first observation) */
+  int32_t threads;     /* CPU threads; 0 = the pool's size */
+  const char* isa;     /* as in blindsight_attention_args */
+} blindsight_observe_args;
+
+/* Zeroes args: layer 0, f32, scale 0, no v, no name, threads 0, isa null. */
+BLINDSIGHT_API void blindsight_observe_args_init(blindsight_observe_args* args);
+
+/* Measures the observation and merges it in; blocks until done. Safe to call from several threads at once. */
+BLINDSIGHT_API blindsight_status blindsight_calibrator_observe(blindsight_calibrator* calibrator,
+                                                               const blindsight_plan* plan,
+                                                               const blindsight_observe_args* args);
+
+/*
+ * Calibration mode of the attention step: the dense attention the model needs, into args->out (args->heads may be
+ * null; if given, every head must be BLINDSIGHT_DENSE), then the observation of this layer (with v and, for an f32
+ * out, the output itself when the calibrator measures output errors). Everything is checked before anything runs.
+ */
+BLINDSIGHT_API blindsight_status blindsight_attention_observe(const blindsight_plan* plan,
+                                                              const blindsight_attention_args* args,
+                                                              blindsight_calibrator* calibrator, int32_t layer);
+
+typedef struct blindsight_thresholds {
+  double tau;               /* retained mass to reach, averaged over all image queries (default 0.95) */
+  double worst_tau;         /* ... and in the worst sample; < 0 = tau - 0.05 (default -1) */
+  int32_t text_keys;        /* whether sparse heads see text keys; < 0 = the calibrator's (default -1) */
+  int32_t pin_first;        /* keep the first pin_first layers dense (default 0) */
+  int32_t pin_last;         /* keep the last pin_last layers dense (default 0) */
+  const int32_t* pin_layers; /* keep these layers dense (num_pin_layers entries; may be null if 0) */
+  int32_t num_pin_layers;
+} blindsight_thresholds;
+
+/* Fills in the defaults listed above. */
+BLINDSIGHT_API void blindsight_thresholds_init(blindsight_thresholds* thresholds);
+
+/*
+ * The policy: num_layers x num_heads blindsight_category values, layer-major, into categories. thresholds may be null
+ * (the defaults). Fails with the code NOT_OBSERVED until every layer has been observed, NO_IMAGE_QUERIES if a layer
+ * saw no image token.
+ */
+BLINDSIGHT_API blindsight_status blindsight_calibrator_policy(const blindsight_calibrator* calibrator,
+                                                              const blindsight_thresholds* thresholds,
+                                                              uint8_t* categories);
+
+/*
+ * The same policy as the npm package's HeadPolicy JSON, with the statistics in meta.calibration (what
+ * `blindsight calibrate` writes; HeadPolicy.load and `blindsight rethreshold` read it). model may be null. Writes the
+ * text and a terminating NUL into buffer when size is enough, and its length (without the NUL) into *length; with a
+ * null buffer only the length. A buffer too small is BLINDSIGHT_ERR_INVALID_ARGUMENT (with *length set).
+ */
+BLINDSIGHT_API blindsight_status blindsight_calibrator_policy_json(const blindsight_calibrator* calibrator,
+                                                                   const blindsight_thresholds* thresholds,
+                                                                   const char* model, char* buffer, size_t size,
+                                                                   size_t* length);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

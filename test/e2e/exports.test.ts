@@ -14,12 +14,13 @@ const ENTRIES: Record<string, string[]> = {
     'BACKENDS', 'BlindsightError', 'DTYPES', 'HEAD_CATEGORIES', 'HeadPolicy', 'LayerAttention', 'Layout', 'MAX_TOKENS', 'MaskPlan',
     'POLICY_FORMAT', 'POLICY_VERSION', 'PromptAttention', 'TEMPLATES', 'attention', 'attentionSync', 'bf16BitsToF32', 'cpuInfo',
     'f16BitsToF32', 'f32ToBf16Bits', 'f32ToF16Bits', 'fmaPeak', 'fromDType', 'getThreads', 'isHeadCategory', 'listBackends',
-    'nativeAddonPath', 'setThreads', 'toDType',
+    'mergeAttention', 'nativeAddonPath', 'setThreads', 'toDType',
   ],
   'blindsight/calibrate': [
-    'CALIBRATION_VERSION', 'INPUT_IDS_TENSOR', 'MASS_BUCKETS', 'NUM_MASS_BUCKETS', 'SAMPLE_META', 'SafetensorsFile', 'attentionMass',
-    'attentionMassSync', 'calibrate', 'calibrationStats', 'chooseCategories', 'coarseMass', 'encodeSafetensors', 'layerTensorName',
-    'memorySample', 'openSample', 'parseSafetensorsHeader', 'retainedMass', 'rethreshold', 'writeSafetensors',
+    'CALIBRATION_VERSION', 'Calibrator', 'INPUT_IDS_TENSOR', 'MASS_BUCKETS', 'NUM_MASS_BUCKETS', 'SAMPLE_META', 'SafetensorsFile', 'attentionMass',
+    'attentionMassSync', 'calibrate', 'calibrationStats', 'chooseCategories', 'coarseMass', 'encodeSafetensors', 'evaluate',
+    'evaluationOf', 'evaluationTable', 'layerTensorName', 'memorySample', 'openSample', 'outputErrorStats', 'parseSafetensorsHeader',
+    'relativeL2', 'retainedMass', 'rethreshold', 'writeSafetensors',
   ],
   'blindsight/report': ['CATEGORY_COLORS', 'MODEL_SHAPES', 'planSvg', 'policySvg', 'policyFlops'],
 };

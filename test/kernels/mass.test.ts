@@ -183,3 +183,55 @@ describe('retained mass per category', () => {
     expect(MASS_BUCKETS).toEqual(['self', 'ownSink', 'ownOther', 'textSink', 'text', 'imageSink', 'otherImage']);
   });
 });
+
+describe.each(isas)('attention-mass pass, ISA %s: non-finite inputs follow the attention kernel', (isa) => {
+  // A NaN q row, and k elements of +inf and -inf: a row whose softmax the float64 reference makes NaN (a NaN or +inf
+  // score) has no fractions and is left out of its head's sums; a -inf score weighs nothing; other rows are untouched.
+  it.each(['f32', 'bf16'] as const)('%s', (dtype) => {
+    const rng = mulberry32(dtype === 'f32' ? 41 : 42);
+    const segs = [[{ kind: 'text' as const, length: 20 }, { kind: 'image' as const, length: 90 }, { kind: 'text' as const, length: 7 }, { kind: 'image' as const, length: 70 }]];
+    const layout = Layout.fromSegments(segs);
+    const plan = MaskPlan.build(layout);
+    const n = layout.numTokens, H = 4, KV = 2, D = 32;
+    const q32 = randomNormal(rng, n * H * D), k32 = randomNormal(rng, n * KV * D);
+    q32.fill(Number.NaN, (30 * H + 1) * D, (30 * H + 2) * D);
+    k32[(40 * KV + 0) * D + 3] = Infinity;
+    k32[(150 * KV + 1) * D + 5] = -Infinity;
+    const q = dtype === 'f32' ? q32 : encode(q32, dtype), k = dtype === 'f32' ? k32 : encode(k32, dtype);
+    const qRef = dtype === 'f32' ? q32 : decode(q as Uint16Array, dtype), kRef = dtype === 'f32' ? k32 : decode(k as Uint16Array, dtype);
+    const ref = refMass({ q: qRef, k: kRef, layout: refLayout(segs), numHeads: H, numKvHeads: KV, headDim: D, options: OPTIONS[0]! });
+    const r = attentionMassSync({ q, k, dtype, plan, numHeads: H, numKvHeads: KV, headDim: D, isa, perToken: true });
+    const rows = new Array<number>(H).fill(0), sums = new Float64Array(H * 7);
+    let undefinedRows = 0, maxErr = 0;
+    for (let t = 0; t < n; t++) {
+      if (layout.imageIds[t]! < 0) continue;
+      for (let h = 0; h < H; h++) {
+        const at = (t * H + h) * 7;
+        const nan = Number.isNaN(ref[at]!);
+        for (let b = 0; b < 7; b++) expect(Number.isNaN(r.perToken![at + b]!), `row ${t} head ${h}: NaN as the reference`).toBe(nan);
+        if (nan) {
+          undefinedRows++;
+          continue;
+        }
+        rows[h]!++;
+        for (let b = 0; b < 7; b++) {
+          maxErr = Math.max(maxErr, Math.abs(r.perToken![at + b]! - ref[at + b]!));
+          sums[h * 7 + b]! += ref[at + b]!;
+        }
+      }
+    }
+    // Every planted value reaches rows (and not all of them): the NaN q row, the rows that see key 40 or key 150.
+    expect(undefinedRows).toBeGreaterThan(1);
+    expect(rows.every((x) => x > 0)).toBe(true);
+    expect(maxErr).toBeLessThan(TOL);
+    expect(Array.from(r.rows)).toEqual(rows);
+    for (let i = 0; i < sums.length; i++) expect(Math.abs(r.sum[i]! - sums[i]!)).toBeLessThan(TOL * rows[Math.floor(i / 7)]!);
+    for (let i = 0; i < r.mean.length; i++) expect(Number.isFinite(r.mean[i]!)).toBe(true);
+  });
+});
+
+describe('attention-mass pass: head dims the attention kernel does not take', () => {
+  it.each([[3, 1], [100, 2], [600, 1]])('head dim %i (%i KV heads), zero-padded', (headDim, numKvHeads) => {
+    runCase({ seed: 1500 + headDim, numHeads: 2, numKvHeads, headDim, options: OPTIONS[1]!, maxTokens: 160 });
+  });
+});
