@@ -15,6 +15,7 @@
  */
 import { PROMPT_OBSERVER, type ForwardObservation, type PromptObserver } from '../attention/hook.js';
 import { checkGqa, dtypeOption, headCount, isaOption, positiveInt, tensor, threadsOption, type CpuIsa, type Tensor } from '../attention/args.js';
+import { resolveStrides, tensorExtent, type CallStrides } from '../attention/ranges.js';
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 import { BlindsightError, callNative, fromNative, rangeError, show, typeError } from '../core/errors.js';
 import { native, type NativeCalibrationSummary, type NativeCalibratorHandle, type NativeObserveArgs } from '../core/native.js';
@@ -80,6 +81,11 @@ export interface ObserveArgs {
   v?: Tensor;
   /** Element type of q, k and v (default 'f32'). */
   dtype?: DType;
+  /**
+   * Strides of q, k and v laid out otherwise than packed token-major ({ token, head } in elements, as attention()
+   * takes them, e.g. a head-major KV cache). Strided tensors are gathered into packed copies for the pass.
+   */
+  strides?: Pick<CallStrides, 'q' | 'k' | 'v'>;
   /** The dense attention output of q, k, v ([numTokens, numHeads, headDim] f32) when the caller has it already. */
   out?: Float32Array;
   /** Score scale; default the calibrator's. */
@@ -276,15 +282,28 @@ export class Calibrator implements PromptObserver {
     const n = a.plan.layout.numTokens;
     const H = this.numHeads, KV = this.numKvHeads, D = this.headDim;
     const shape = `the calibrator's ${H} / ${KV} heads of dim ${D}`;
-    const q = tensor(a.q, dtype, 'q', n * H * D, `numTokens*numHeads*headDim for ${shape}`, n);
-    const k = tensor(a.k, dtype, 'k', n * KV * D, `numTokens*numKvHeads*headDim for ${shape}`, n);
+    if (a.strides !== undefined && (typeof a.strides !== 'object' || a.strides === null))
+      throw typeError(`strides must be an object of { token, head } per tensor, got ${show(a.strides)}`);
+    const st = a.strides ?? {};
+    // A strided tensor: checked as attention() checks it, then gathered into a packed copy.
+    const input = (x: unknown, name: 'q' | 'k' | 'v', heads: number, formula: string): Tensor => {
+      if (st[name] === undefined) return tensor(x, dtype, name, n * heads * D, formula, n);
+      const s = resolveStrides(st[name], n, heads, D, name);
+      const src = tensor(x, dtype, name, -1, `the span of strides.${name}`, n, tensorExtent(n, heads, D, s));
+      const packed = new (src.constructor as Float32ArrayConstructor | Uint16ArrayConstructor)(n * heads * D);
+      for (let t = 0; t < n; t++)
+        for (let h = 0; h < heads; h++) packed.set(src.subarray(t * s.token + h * s.head, t * s.token + h * s.head + D), (t * heads + h) * D);
+      return packed;
+    };
+    const q = input(a.q, 'q', H, `numTokens*numHeads*headDim for ${shape}`);
+    const k = input(a.k, 'k', KV, `numTokens*numKvHeads*headDim for ${shape}`);
     let v: Tensor | undefined;
     if (a.v !== undefined) {
       if (!this.options.outputError)
         throw new BlindsightError('BAD_OPTION', 'v is only read by a calibrator that measures output errors (new Calibrator({ outputError: true }))');
       if (a.plan.options.textKeys !== this.options.textKeys)
         throw new BlindsightError('BAD_OPTION', `output errors are measured with textKeys ${this.options.textKeys}, but the plan has textKeys ${a.plan.options.textKeys}`);
-      v = tensor(a.v, dtype, 'v', n * KV * D, `numTokens*numKvHeads*headDim for ${shape}`, n);
+      v = input(a.v, 'v', KV, `numTokens*numKvHeads*headDim for ${shape}`);
     }
     if (a.out !== undefined) {
       if (v === undefined) throw new BlindsightError('BAD_OPTION', 'out (the dense output) is only read with v, for output errors');

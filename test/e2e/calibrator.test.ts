@@ -190,6 +190,37 @@ describe('the streaming calibrator', () => {
     expect(base.categories).toEqual(expectedCategories());
   });
 
+  it('strided q and k (a head-major K cache, padded q rows) give the statistics of packed ones', async () => {
+    const ps = prompts();
+    const stats = async (strided: boolean) => {
+      const cal = newCalibrator();
+      for (const [s, p] of ps.entries()) {
+        const plan = MaskPlan.build(p.layout);
+        for (let l = 0; l < L; l++) {
+          const { q, k } = p.layers[l]!;
+          if (!strided) {
+            await cal.observe({ layer: l, plan, q, k, sample: `p${s}` });
+            continue;
+          }
+          const n = p.layout.numTokens, H = cal.numHeads, KV = cal.numKvHeads, D = cal.headDim;
+          const qs = new Float32Array(n * (H * D + 8)), ks = new Float32Array(KV * n * D);
+          for (let t = 0; t < n; t++) {
+            for (let h = 0; h < H; h++) qs.set(q.subarray((t * H + h) * D, (t * H + h + 1) * D), t * (H * D + 8) + h * D);
+            for (let h = 0; h < KV; h++) ks.set(k.subarray((t * KV + h) * D, (t * KV + h + 1) * D), (h * n + t) * D);
+          }
+          await cal.observe({ layer: l, plan, q: qs, k: ks, sample: `p${s}`, strides: { q: { token: H * D + 8, head: D }, k: { token: D, head: n * D } } });
+        }
+      }
+      return cal.stats();
+    };
+    const [packed, strided] = [await stats(false), await stats(true)];
+    expect(strided.mass).toEqual(packed.mass);
+    expect(strided.worstSample).toEqual(packed.worstSample);
+    const cal = newCalibrator();
+    const p = ps[0]!;
+    await expect(cal.observe({ layer: 0, plan: MaskPlan.build(p.layout), q: p.layers[0]!.q, k: p.layers[0]!.k, strides: { k: { token: -1, head: 8 } } })).rejects.toMatchObject({ code: 'BAD_STRIDE' });
+  });
+
   it('calibration mode in the hook recovers every planted category, synchronously too, and policies re-threshold', () => {
     const cal = newCalibrator({ model: 'planted' });
     for (const p of prompts()) {
