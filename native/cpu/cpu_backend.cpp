@@ -40,7 +40,7 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   std::shared_ptr<ThreadPool> workers = pool();
   const int n = threadsFor(threads, *workers);
   const TileMasks masks(plan, problem, pieces, *workers, n);
-  const PackedKv kv = packKv(plan, problem, *workers, n);
+  const PackedKv kv = packKv(plan, problem, pieces, *workers, n);
   std::vector<Scratch> scratch(n);
   const auto t1 = Clock::now();
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {

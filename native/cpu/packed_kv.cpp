@@ -1,6 +1,7 @@
 #include "packed_kv.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <new>
@@ -58,9 +59,38 @@ bool rowNonFinite(const uint8_t* row, int64_t elems, DType t) {
   return bad != 0;
 }
 
+// 1 for every key row some (category, piece) walk of the call visits: runs as +1 / -1 at their ends, gathered keys one
+// by one, then a prefix sum. O(key rows + runs + gathered keys).
+std::vector<uint8_t> visitedRows(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces,
+                                 int64_t rows) {
+  std::array<bool, kNumCategories> used{};
+  for (int h = 0; h < p.numHeads; ++h) used[static_cast<int>(p.heads[h])] = true;
+  std::vector<int32_t> edge(static_cast<size_t>(rows) + 1, 0);
+  for (int c = 0; c < kNumCategories; ++c) {
+    if (!used[c]) continue;
+    for (const QueryPiece& piece : pieces)
+      for (const KeySpan span : piece.spans(plan, static_cast<HeadCategory>(c))) {
+        if (span.size() <= 0) continue;
+        if (span.gathered()) {
+          for (int32_t i = 0; i < span.size(); ++i) {
+            const int64_t r = span.token(i) + piece.keyDelta;
+            ++edge[r], --edge[r + 1];
+          }
+        } else {
+          ++edge[span.begin + piece.keyDelta], --edge[span.end + piece.keyDelta];
+        }
+      }
+  }
+  std::vector<uint8_t> visited(static_cast<size_t>(rows));
+  int64_t depth = 0;
+  for (int64_t r = 0; r < rows; ++r) visited[r] = (depth += edge[r]) > 0;
+  return visited;
+}
+
 }  // namespace
 
-PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers, int threads) {
+PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,
+                int threads) {
   const int64_t n = p.ranges ? p.ranges->keyRows() : plan.layout().numTokens();
   const int64_t d = p.headDim;
   const int64_t kvh = p.numKvHeads;
@@ -78,16 +108,23 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers
       if (lk.owns_lock() && g_packCache.k && g_packCache.bytes >= bytes) {
         out.k = std::move(g_packCache.k);
         out.v = std::move(g_packCache.v);
+        out.bytes = g_packCache.bytes;  // the buffers' capacity, kept when they go back
         g_packCache.bytes = 0;
       }
     }
     if (!out.k) {
-      out.k = alignedBuffer(bytes);
-      out.v = alignedBuffer(bytes);
+      // Rounded up to a power of two, so that the growing calls of a prompt prefilled in micro-batches (each against
+      // a longer cache) keep reusing one pair of buffers, whose pages are already there, instead of faulting in a
+      // fresh, slightly larger pair every time.
+      size_t capacity = 64;
+      while (capacity < bytes) capacity *= 2;
+      out.k = alignedBuffer(capacity);
+      out.v = alignedBuffer(capacity);
+      out.bytes = capacity;
     }
-    out.bytes = bytes;
   }
   out.nonFinite.assign(static_cast<size_t>(n * kvh), 0);
+  const std::vector<uint8_t> visited = visitedRows(plan, p, pieces, n);
   std::atomic<bool> anyNonFinite{false};
   constexpr int64_t kChunk = 512;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -101,7 +138,7 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers
     const size_t row = static_cast<size_t>(d) * es;
     bool any = false;
     for (int64_t t = t0; t < t1; ++t)
-      for (int64_t h = 0; h < kvh; ++h) {
+      for (int64_t h = 0; h < kvh && visited[t]; ++h) {
         const uint8_t* kr = sk + static_cast<size_t>(t * ks.token + h * ks.head) * es;
         const uint8_t* vr = sv + static_cast<size_t>(t * vs.token + h * vs.head) * es;
         if (copy) {

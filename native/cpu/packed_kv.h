@@ -11,6 +11,7 @@
 #include "../core/plan.h"
 #include "../core/problem.h"
 #include "kernel.h"
+#include "work_order.h"
 #include "thread_pool.h"
 
 namespace bs::cpu {
@@ -46,6 +47,10 @@ struct PackedKv {
   static void giveBack(Buffer k, Buffer v, size_t bytes);
 };
 
-PackedKv packKv(const Plan& plan, const AttentionProblem& p, ThreadPool& workers, int threads);
+// pieces: the call's query pieces (work_order.h); only the key rows their walks visit are copied and scanned, since no
+// other row is ever read: a micro-batch of sparse heads against a long cache touches its own rows and the scattered
+// sinks and text before them, not the whole cache.
+PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,
+                int threads);
 
 }  // namespace bs::cpu

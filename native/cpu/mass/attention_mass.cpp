@@ -88,7 +88,7 @@ MassResult attentionMass(const Plan& plan, const MassProblem& p, int threads, Is
   std::shared_ptr<ThreadPool> workers = pool();
   const int nt = std::clamp(threads > 0 ? threads : workers->size(), 1, workers->size());
   const TileMasks masks(plan, problem, pieces, *workers, nt);
-  const PackedKv kv = packKv(plan, problem, *workers, nt);
+  const PackedKv kv = packKv(plan, problem, pieces, *workers, nt);
   std::vector<Scratch> scratch(nt);
   std::vector<MassScratch> massScratch(nt);
   workers->parallelFor(static_cast<int64_t>(work.items.size()), nt, [&](int worker, int64_t i) {
