@@ -9,6 +9,14 @@
 #else
 #include <cpuid.h>
 #endif
+#elif defined(__aarch64__) || defined(_M_ARM64)
+#if defined(__linux__)
+#include <sys/auxv.h>
+#elif defined(__APPLE__)
+#include <sys/sysctl.h>
+#elif defined(_WIN32)
+#include <windows.h>
+#endif
 #endif
 
 namespace bs::cpu {
@@ -65,6 +73,34 @@ CpuFeatures detect() {
     f.avx512vl = bit(l7.ebx, 31);
     if (l7.eax >= 1) f.avx512bf16 = bit(cpuid(7, 1).eax, 5);
   }
+  return f;
+}
+#elif defined(__aarch64__) || defined(_M_ARM64)
+#if defined(__APPLE__)
+bool sysctlFlag(const char* name) {
+  int value = 0;
+  size_t size = sizeof value;
+  return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+}
+#endif
+
+CpuFeatures detect() {
+  CpuFeatures f;
+#if defined(__linux__)
+  // The bits of the kernel's uapi asm/hwcap.h, spelled out for C libraries whose headers predate them.
+  constexpr unsigned long kHwcapAsimd = 1ul << 1;
+  constexpr unsigned long kHwcap2Bf16 = 1ul << 14;
+  f.neon = (getauxval(AT_HWCAP) & kHwcapAsimd) != 0;
+  f.bf16 = f.neon && (getauxval(AT_HWCAP2) & kHwcap2Bf16) != 0;
+#elif defined(__APPLE__)
+  f.neon = true;  // every Apple arm64 CPU
+  f.bf16 = sysctlFlag("hw.optional.arm.FEAT_BF16");
+#elif defined(_WIN32)
+  f.neon = IsProcessorFeaturePresent(PF_ARM_NEON_INSTRUCTIONS_AVAILABLE) != 0;
+  f.bf16 = false;  // no processor-feature flag names the Advanced SIMD BF16 instructions; Windows builds don't use them
+#else
+  f.neon = true;  // Advanced SIMD is part of the AArch64 procedure call standard
+#endif
   return f;
 }
 #else

@@ -1,0 +1,42 @@
+// The FEAT_BF16 products (BFDOT: each 32-bit lane accumulates a.lo*b.lo + a.hi*b.hi of two bf16 pairs, the semantics
+// of AVX512_BF16's vdpbf16ps, so the kernel's pair products map onto it one to one), on top of the NEON level. P holds
+// 4 lanes of bf16 pairs; rounding to bf16 is BFCVTN (nearest even).
+#pragma once
+#include <arm_neon.h>
+
+namespace bs::cpu::BS_ISA_NS::simd {
+
+#define BS_SIMD_DOT_BF16 1
+
+using P = uint32x4_t;
+inline P loadP(const uint32_t* p) { return vld1q_u32(p); }
+inline void storeP(uint32_t* p, P v) { vst1q_u32(p, v); }
+inline P set1P(uint32_t pair) { return vdupq_n_u32(pair); }
+inline V dotPairs(V acc, P a, P b) { return vbfdotq_f32(acc, vreinterpretq_bf16_u32(a), vreinterpretq_bf16_u32(b)); }
+// The same on 8 lanes of words already in registers (the query prologue's self pairs).
+inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
+  return {vbfdotq_f32(acc.lo, vreinterpretq_bf16_f32(a.lo), vreinterpretq_bf16_f32(b.lo)),
+          vbfdotq_f32(acc.hi, vreinterpretq_bf16_f32(a.hi), vreinterpretq_bf16_f32(b.hi))};
+}
+
+// Two f32 vectors rounded to bf16 (nearest even) and paired lane by lane: lo from a, hi from b.
+inline P packPairs(V a, V b) {
+  return vreinterpretq_u32_u16(
+      vzip1q_u16(vreinterpretq_u16_bf16(vcvtq_low_bf16_f32(a)), vreinterpretq_u16_bf16(vcvtq_low_bf16_f32(b))));
+}
+
+// Two bf16 rows of d elements (d a multiple of 8; b may be null: zeros) interleaved element-wise into d pairs,
+// zero-padded to a multiple of 32 pairs.
+inline void interleaveRows(const uint16_t* a, const uint16_t* b, int d, uint32_t* out) {
+  const uint16x8_t z = vdupq_n_u16(0);
+  int c = 0;
+  for (; c < d; c += 8) {
+    const uint16x8_t x = vld1q_u16(a + c);
+    const uint16x8_t y = b ? vld1q_u16(b + c) : z;
+    vst1q_u32(out + c, vreinterpretq_u32_u16(vzip1q_u16(x, y)));
+    vst1q_u32(out + c + 4, vreinterpretq_u32_u16(vzip2q_u16(x, y)));
+  }
+  for (; c % 32 != 0; c += 4) vst1q_u32(out + c, vdupq_n_u32(0));
+}
+
+}  // namespace bs::cpu::BS_ISA_NS::simd
