@@ -4,6 +4,9 @@
   # native/cpu/isa_levels.json, which cmake/libblindsight.cmake reads too. native/cpu/isa.cpp picks a level at run time
   # from the CPU's features.
   "variables": {
+    # 1 in the Linux prebuilds (scripts/prebuild.mjs sets BLINDSIGHT_GLIBC_FLOOR=1): libstdc++ linked statically and
+    # glibc symbols pinned to versions glibc 2.28 has (native/compat/glibc_floor.c).
+    "bs_glibc_floor": "<!(node -p \"process.env.BLINDSIGHT_GLIBC_FLOOR === '1' ? 1 : 0\")",
     "isa_flags_avx2": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx2').flags.gcc.join(' ')\")"],
     "isa_flags_avx512": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512').flags.gcc.join(' ')\")"],
     "isa_flags_avx512bf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512bf16').flags.gcc.join(' ')\")"],
@@ -113,7 +116,19 @@
         "native/addon/addon.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+      "defines": ["NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [
+        ["OS=='linux' and bs_glibc_floor==1", {
+          "sources": ["native/compat/glibc_floor.c"],
+          "ldflags": [
+            "-static-libstdc++",
+            "-Wl,--wrap=pthread_create,--wrap=pthread_detach,--wrap=pthread_join,--wrap=pthread_once",
+            "-Wl,--wrap=pthread_key_create,--wrap=__pthread_key_create,--wrap=pthread_key_delete",
+            "-Wl,--wrap=pthread_getspecific,--wrap=pthread_setspecific,--wrap=pthread_mutex_trylock",
+            "-Wl,--wrap=__libc_single_threaded,--wrap=arc4random"
+          ]
+        }]
+      ]
     }
   ]
 }

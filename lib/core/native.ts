@@ -125,7 +125,7 @@ export function native(): NativeAddon {
   let file: string | undefined;
   try {
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    file = nodeGypBuild.resolve(packageRoot);
+    file = nodeGypBuild.resolve(process.env.BLINDSIGHT_PREBUILD || packageRoot);
     cached = require(file) as NativeAddon;
     cachedPath = file;
   } catch (e) {
