@@ -4,10 +4,10 @@
  * `npm install` compiled and an installed package its prebuild. BLINDSIGHT_PREBUILD=<dir> overrides the directory.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BlindsightError } from './errors.js';
+import { packageRoot } from './package_root.js';
 
 export interface NativeCategoryStats {
   visiblePairs: number;
@@ -113,15 +113,14 @@ export interface NativeMassResult {
   imageQueries: number;
 }
 
-/** The package's root directory (this file is dist/core/native.js). */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { packageRoot };
 
 let cached: NativeAddon | undefined;
 let cachedPath: string | undefined;
 
 export function native(): NativeAddon {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
+  const require = createRequire(path.join(packageRoot, 'package.json'));
   let file: string | undefined;
   try {
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
