@@ -111,6 +111,7 @@
         "native/cpu/cpu_backend.cpp",
         "native/cpu/mass/attention_mass.cpp",
         "native/addon/plan_object.cpp",
+        "native/addon/tensor_memory.cpp",
         "native/addon/attention.cpp",
         "native/addon/attention_mass.cpp",
         "native/addon/addon.cpp"

@@ -95,6 +95,7 @@ if(CMAKE_JS_VERSION)
   add_library(blindsight_cuda_addon SHARED
     ${BS_CORE_SOURCES}
     ${BS_ROOT}/native/addon/plan_object.cpp
+    ${BS_ROOT}/native/addon/tensor_memory.cpp
     ${BS_ROOT}/native/addon/cuda_attention.cpp
     ${BS_ROOT}/native/addon/cuda_module.cpp
     ${CMAKE_JS_SRC})

@@ -75,11 +75,15 @@ export function checkGqa(numHeads: number, numKvHeads: number, where?: string): 
   throw new BlindsightError('BAD_GQA', `${where ? `${where}: ` : ''}numHeads (${numHeads}) must be a multiple of numKvHeads (${numKvHeads})`);
 }
 
-/** The score scale: default 1/sqrt(headDim). */
+/**
+ * The score scale: default (and 0, as in the C ABI) 1/sqrt(headDim); otherwise any number finite in f32, negative
+ * ones included.
+ */
 export function scaleOption(v: unknown, headDim: number): number {
-  const scale = v === undefined ? 1 / Math.sqrt(headDim) : v;
-  if (typeof scale !== 'number' || !Number.isFinite(scale)) throw rangeError(`scale must be a finite number, got ${String(scale)}`);
-  return scale;
+  if (v === undefined || v === 0) return Math.fround(1 / Math.sqrt(headDim));
+  if (typeof v !== 'number') throw typeError(`scale must be a number, got ${typeof v}`);
+  if (!Number.isFinite(Math.fround(v))) throw rangeError(`scale must be a finite f32 number, got ${String(v)}`);
+  return v;
 }
 
 /** Threads for one call; 0 means the pool's size. */

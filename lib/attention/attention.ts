@@ -3,7 +3,7 @@ import { bool, checkGqa, dtypeOption, f32, isaOption, overlaps, positiveInt, sca
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 import { BlindsightError, callNative, fromNative, typeError, rangeError } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
-import { native, type NativeAttentionArgs, type NativeProblemArgs } from '../core/native.js';
+import { native, type NativeAttentionArgs, type NativeAttentionResult, type NativeProblemArgs } from '../core/native.js';
 import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
 import { cudaPlanHandle, requireCuda } from '../backends/cuda.js';
 
@@ -57,14 +57,13 @@ export async function attention(args: AttentionArgs & { outDtype?: 'f32' }): Pro
 export async function attention(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): Promise<AttentionResult<Uint16Array>>;
 export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>>;
 export async function attention(args: AttentionArgs): Promise<AttentionResult<Tensor>> {
-  const { nativeArgs, result, backend } = prepare(args);
+  const { nativeArgs, backend } = prepare(args);
   try {
-    if (backend === 'cuda') await requireCuda().addon.attentionAsync(cudaArgs(args.plan, nativeArgs));
-    else await native().attentionAsync(nativeArgs);
+    const r = backend === 'cuda' ? await requireCuda().addon.attentionAsync(cudaArgs(args.plan, nativeArgs)) : await native().attentionAsync(nativeArgs);
+    return result(r);
   } catch (e) {
     throw fromNative(e);
   }
-  return result;
 }
 
 /** The same computation on the calling thread (blocks the event loop for its duration). */
@@ -72,10 +71,16 @@ export function attentionSync(args: AttentionArgs & { outDtype?: 'f32' }): Atten
 export function attentionSync(args: AttentionArgs & { outDtype: 'f16' | 'bf16' }): AttentionResult<Uint16Array>;
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor>;
 export function attentionSync(args: AttentionArgs): AttentionResult<Tensor> {
-  const { nativeArgs, result, backend } = prepare(args);
-  if (backend === 'cuda') callNative(() => requireCuda().addon.attentionSync(cudaArgs(args.plan, nativeArgs)));
-  else callNative(() => native().attentionSync(nativeArgs));
-  return result;
+  const { nativeArgs, backend } = prepare(args);
+  return result(
+    backend === 'cuda'
+      ? callNative(() => requireCuda().addon.attentionSync(cudaArgs(args.plan, nativeArgs)))
+      : callNative(() => native().attentionSync(nativeArgs)),
+  );
+}
+
+function result(r: NativeAttentionResult): AttentionResult<Tensor> {
+  return r.lse ? { out: r.out, lse: r.lse } : { out: r.out };
 }
 
 // The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.
@@ -84,7 +89,7 @@ function cudaArgs(plan: MaskPlan, a: NativeAttentionArgs): NativeProblemArgs {
   return { ...problem, plan: cudaPlanHandle(requireCuda().addon, plan) };
 }
 
-function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; result: AttentionResult<Tensor>; backend: 'cpu' | 'cuda' } {
+function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; backend: 'cpu' | 'cuda' } {
   if (typeof a !== 'object' || a === null) throw typeError('attention expects an arguments object');
   if (!(a.plan instanceof MaskPlan)) throw typeError('plan must be a MaskPlan (see MaskPlan.build)');
   const numHeads = headCount(a.numHeads, 'numHeads');
@@ -107,20 +112,16 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; result: A
   const q = tensor(a.q, dtype, 'q', qLen, 'numTokens*numHeads*headDim', n);
   const k = tensor(a.k, dtype, 'k', kvLen, 'numTokens*numKvHeads*headDim', n);
   const v = tensor(a.v, dtype, 'v', kvLen, 'numTokens*numKvHeads*headDim', n);
-  const out =
-    a.out === undefined
-      ? outDtype === 'f32'
-        ? new Float32Array(qLen)
-        : new Uint16Array(qLen)
-      : tensor(a.out, outDtype, 'out', qLen, 'numTokens*numHeads*headDim', n);
-  const wantLse = a.lse !== undefined || bool(a.returnLse, 'returnLse');
-  const lse = a.lse === undefined ? (wantLse ? new Float32Array(n * numHeads) : null) : f32(a.lse, 'lse', n * numHeads, 'numTokens*numHeads', n);
+  // Outputs the caller leaves out are allocated by the addon, from recycled native memory (no fresh pages to fault in).
+  const out = a.out === undefined ? undefined : tensor(a.out, outDtype, 'out', qLen, 'numTokens*numHeads*headDim', n);
+  const returnLse = a.lse !== undefined || bool(a.returnLse, 'returnLse');
+  const lse = a.lse === undefined ? undefined : f32(a.lse, 'lse', n * numHeads, 'numTokens*numHeads', n);
   for (const [name, o] of [['out', out], ['lse', lse]] as const) {
     if (!o) continue;
     for (const [iname, i] of [['q', q], ['k', k], ['v', v]] as const)
       if (overlaps(o, i)) throw new BlindsightError('ALIASED_OUTPUT', `${name} overlaps ${iname}; pass a separate output buffer`);
   }
-  if (lse && overlaps(out, lse)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
+  if (lse && out && overlaps(out, lse)) throw new BlindsightError('ALIASED_OUTPUT', 'lse overlaps out');
 
   const scale = scaleOption(a.scale, headDim);
   const threads = threadsOption(a.threads);
@@ -128,10 +129,9 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; result: A
   const isa = isaOption(a.isa);
   return {
     nativeArgs: {
-      plan: a.plan.handle, q, k, v, out, lse, heads, numHeads, numKvHeads, headDim, scale,
+      plan: a.plan.handle, q, k, v, out, lse, returnLse, heads, numHeads, numKvHeads, headDim, scale,
       inputDtype: DTYPE_CODES[dtype], outputDtype: DTYPE_CODES[outDtype], threads, isa,
     },
-    result: lse ? { out, lse } : { out },
     backend,
   };
 }

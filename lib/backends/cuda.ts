@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { BlindsightError } from '../core/errors.js';
 import type { MaskPlan } from '../core/plan.js';
-import { packageRoot, type NativeAddon, type NativePlanHandle, type NativeProblemArgs } from '../core/native.js';
+import { packageRoot, type NativeAddon, type NativeAttentionResult, type NativePlanHandle, type NativeProblemArgs } from '../core/native.js';
 import { nativePlanOptions } from '../core/plan.js';
 
 export type ElementType = 'f32' | 'f16' | 'bf16';
@@ -44,11 +44,11 @@ export interface NativeCudaAddon {
   NativeLayout: NativeAddon['NativeLayout'];
   cudaInfo(): NativeCudaInfo;
   /** The same fields as the CPU addon's attention call (native/addon/attention_args.h), without the CPU settings. */
-  attentionSync(args: NativeProblemArgs): void;
-  attentionAsync(args: NativeProblemArgs): Promise<void>;
+  attentionSync(args: NativeProblemArgs): NativeAttentionResult;
+  attentionAsync(args: NativeProblemArgs): Promise<NativeAttentionResult>;
   benchmark(args: NativeProblemArgs & { repeats: number }): CudaTiming;
   /** Test-only (Linux builds): the kernels' device code run on the CPU under a CTA emulator (native/cuda/emulation/). */
-  emulate?(args: NativeProblemArgs & { copiesAtWait: boolean }): void;
+  emulate?(args: NativeProblemArgs & { copiesAtWait: boolean }): NativeAttentionResult;
   /** The launch's schedule and plan walk, run on the CPU by the kernel's own code (layout: native/cuda/host/inspect.h). */
   inspect(args: { plan: NativePlanHandle; heads: Uint8Array; numKvHeads: number; rowsPerCta: number; keysPerTile: number }): {
     items: Int32Array;

@@ -60,21 +60,21 @@ export interface AttentionMassResult {
 
 /** The attention-mass pass, off the main thread. */
 export async function attentionMass(args: AttentionMassArgs): Promise<AttentionMassResult> {
-  const { nativeArgs, perToken, numHeads } = prepare(args);
+  const { nativeArgs, numHeads } = prepare(args);
   let r;
   try {
     r = await native().attentionMassAsync(nativeArgs);
   } catch (e) {
     throw fromNative(e);
   }
-  return finish(r.perHead, r.imageQueries, numHeads, perToken);
+  return finish(r.perHead, r.imageQueries, numHeads, r.perToken ?? null);
 }
 
 /** The same computation on the calling thread. */
 export function attentionMassSync(args: AttentionMassArgs): AttentionMassResult {
-  const { nativeArgs, perToken, numHeads } = prepare(args);
+  const { nativeArgs, numHeads } = prepare(args);
   const r = callNative(() => native().attentionMassSync(nativeArgs));
-  return finish(r.perHead, r.imageQueries, numHeads, perToken);
+  return finish(r.perHead, r.imageQueries, numHeads, r.perToken ?? null);
 }
 
 /**
@@ -120,7 +120,7 @@ function finish(sum: Float64Array, imageQueries: number, numHeads: number, perTo
   return perToken ? { imageQueries, sum, mean, perToken } : { imageQueries, sum, mean };
 }
 
-function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; perToken: Float32Array | null; numHeads: number } {
+function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; numHeads: number } {
   if (typeof a !== 'object' || a === null) throw typeError('attentionMass expects an arguments object');
   if (!(a.plan instanceof MaskPlan)) throw typeError('plan must be a MaskPlan (see MaskPlan.build)');
   const numHeads = headCount(a.numHeads, 'numHeads');
@@ -133,22 +133,22 @@ function prepare(a: AttentionMassArgs): { nativeArgs: NativeMassArgs; perToken: 
   const q = tensor(a.q, dtype, 'q', n * numHeads * headDim, 'numTokens*numHeads*headDim', n);
   const k = tensor(a.k, dtype, 'k', n * numKvHeads * headDim, 'numTokens*numKvHeads*headDim', n);
   const perTokenLen = n * numHeads * NUM_MASS_BUCKETS;
-  let perToken: Float32Array | null = null;
+  let perToken: Float32Array | undefined;
   if (a.perToken instanceof Float32Array) {
     if (a.perToken.length !== perTokenLen)
       throw new BlindsightError('SHAPE_MISMATCH', `perToken has ${a.perToken.length} elements; expected numTokens*numHeads*7 = ${perTokenLen}`);
     perToken = a.perToken;
-  } else if (a.perToken === true) {
-    perToken = new Float32Array(perTokenLen);
-  } else if (a.perToken !== undefined && a.perToken !== false) {
+  } else if (a.perToken !== undefined && a.perToken !== false && a.perToken !== true) {
     throw typeError('perToken must be a boolean or a Float32Array');
   }
   const scale = scaleOption(a.scale, headDim);
   const threads = threadsOption(a.threads);
   const isa = isaOption(a.isa);
   return {
-    nativeArgs: { plan: a.plan.handle, q, k, inputDtype: DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken, threads, isa },
-    perToken,
+    nativeArgs: {
+      plan: a.plan.handle, q, k, inputDtype: DTYPE_CODES[dtype], numHeads, numKvHeads, headDim, scale, perToken,
+      returnPerToken: a.perToken === true, threads, isa,
+    },
     numHeads,
   };
 }

@@ -23,6 +23,7 @@ export const ERROR_CODES = Object.freeze({
   SIZE_OVERFLOW: { status: 'BLINDSIGHT_ERR_SHAPE', meaning: "a tensor larger than a typed array or the native index types can hold" },
   ALIASED_OUTPUT: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an output buffer that overlaps an input or another output" },
   MISALIGNED: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a device pointer not aligned to its element type" },
+  DETACHED_BUFFER: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an output array detached or resized while an asynchronous call ran" },
   BAD_ARGUMENT: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an argument of the wrong type, or out of its range" },
   BAD_OPTION: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "options that contradict each other or do not apply to the call" },
   BAD_BACKEND: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a backend name other than auto, cpu or cuda" },

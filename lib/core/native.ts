@@ -52,8 +52,8 @@ export interface NativePlanOptions {
 export interface NativeAddon {
   NativeLayout: new (arrays: { cuSeqlens: Int32Array; imageIds: Int32Array; sinkFlags: Uint8Array }) => NativeLayoutHandle;
   NativePlan: new (layout: NativeLayoutHandle, options: NativePlanOptions) => NativePlanHandle;
-  attentionSync(args: NativeAttentionArgs): void;
-  attentionAsync(args: NativeAttentionArgs): Promise<void>;
+  attentionSync(args: NativeAttentionArgs): NativeAttentionResult;
+  attentionAsync(args: NativeAttentionArgs): Promise<NativeAttentionResult>;
   attentionMassSync(args: NativeMassArgs): NativeMassResult;
   attentionMassAsync(args: NativeMassArgs): Promise<NativeMassResult>;
   setThreads(n: number): void;
@@ -78,8 +78,11 @@ export interface NativeProblemArgs {
   q: Float32Array | Uint16Array;
   k: Float32Array | Uint16Array;
   v: Float32Array | Uint16Array;
-  out: Float32Array | Uint16Array;
-  lse: Float32Array | null;
+  /** The caller's output, or undefined for one the addon allocates (from its recycled native blocks). */
+  out?: Float32Array | Uint16Array;
+  /** The caller's lse, or undefined (then the addon makes one when returnLse is true). */
+  lse?: Float32Array;
+  returnLse: boolean;
   heads: Uint8Array;
   numHeads: number;
   numKvHeads: number;
@@ -104,11 +107,18 @@ export interface NativeMassArgs {
   numKvHeads: number;
   headDim: number;
   scale: number;
-  perToken: Float32Array | null;
+  perToken?: Float32Array;
+  returnPerToken: boolean;
   threads: number;
   isa: string | null;
 }
+/** What an attention entry point returns: the arrays holding the results (the caller's, or ones the addon made). */
+export interface NativeAttentionResult {
+  out: Float32Array | Uint16Array;
+  lse?: Float32Array;
+}
 export interface NativeMassResult {
+  perToken?: Float32Array;
   perHead: Float64Array; // [numHeads, 7] sums over image queries of each bucket's fraction
   imageQueries: number;
 }

@@ -22,13 +22,13 @@ struct Call : AttentionCall {
   void run() const { cpu::attention(*plan, problem, threads, isa); }
 };
 
-std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
+std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   const Args a(env, info[0], "attention");
+  const int64_t headDim = a.integer("headDim", 1, 1 << 16, ErrorCode::BAD_HEAD_DIM);
+  codedChecks(env, [&] { checkAttentionHeadDim(headDim); });
   auto call = std::make_unique<Call>();
-  parseAttentionCall(a, *call);
-  const int32_t d = call->problem.headDim;
-  codedChecks(env, [&] { checkAttentionHeadDim(d); });
+  parseAttentionCall(a, *call, async);
   call->threads = static_cast<int>(a.integerOr("threads", 0, 0, 1 << 16));
   const std::string isa = a.optionalString("isa");
   call->isa = runCoded(env, kWhat, [&] { return isa.empty() ? cpu::defaultIsa() : cpu::parseIsa(isa); });
@@ -38,13 +38,15 @@ std::unique_ptr<Call> parse(const Napi::CallbackInfo& info) {
 }  // namespace
 
 Napi::Value AttentionSync(const Napi::CallbackInfo& info) {
-  auto call = parse(info);
+  auto call = parse(info, false);
   runCoded(info.Env(), kWhat, [&] { call->run(); });
-  return info.Env().Undefined();
+  return attentionResult(info.Env(), *call);
 }
 
 Napi::Value AttentionAsync(const Napi::CallbackInfo& info) {
-  return PromiseWorker<Call>::queue(info.Env(), parse(info), kWhat, [](Call& c) { c.run(); });
+  return PromiseWorker<Call>::queue(
+      info.Env(), parse(info, true), kWhat, [](Call& c) { c.run(); },
+      [](Napi::Env env, Call& c) { return attentionResult(env, c); });
 }
 
 }  // namespace bs::addon

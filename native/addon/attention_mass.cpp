@@ -19,20 +19,22 @@ namespace {
 
 struct MassCall {
   std::shared_ptr<const Plan> plan;
+  Napi::Reference<Napi::Value> planRef;
   cpu::MassProblem problem{};
   int threads = 0;
   cpu::Isa isa = cpu::Isa::Generic;
-  std::vector<Napi::Reference<Napi::Value>> pins;
+  TensorRef q, k, perToken;  // perToken.length == 0: not asked for
   cpu::MassResult result;
 
   void run() { result = cpu::attentionMass(*plan, problem, threads, isa); }
 };
 
-std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info) {
+std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info, bool async) {
   Napi::Env env = info.Env();
   const Args a(env, info[0], "attentionMass");
   auto call = std::make_unique<MassCall>();
   call->plan = NativePlan::unwrap(env, a.get("plan"));
+  call->planRef = Napi::Persistent(a.get("plan"));
   cpu::MassProblem& p = call->problem;
   p.inputType = dtypeField(a, "inputDtype");
   p.numHeads = static_cast<int32_t>(a.integer("numHeads", 1, 1 << 16, ErrorCode::BAD_HEAD_COUNT));
@@ -40,25 +42,19 @@ std::unique_ptr<MassCall> parse(const Napi::CallbackInfo& info) {
   p.headDim = static_cast<int32_t>(a.integer("headDim", 1, 1024, ErrorCode::BAD_HEAD_DIM));
   codedChecks(env, [&] { checkHeadCounts(p.numHeads, p.numKvHeads); });
   const double scale = a.number("scale");
-  if (!std::isfinite(scale) || !std::isfinite(static_cast<float>(scale))) a.fail(ErrorCode::BAD_ARGUMENT, "scale", "must be finite in f32");
-  p.scale = static_cast<float>(scale);
+  codedChecks(env, [&] { p.scale = resolveScale(scale, p.headDim); });
   call->threads = static_cast<int>(a.integerOr("threads", 0, 0, 1 << 16));
   const std::string isa = a.optionalString("isa");
   call->isa = runCoded(env, "the attention-mass pass", [&] { return isa.empty() ? cpu::defaultIsa() : cpu::parseIsa(isa); });
   const size_t n = static_cast<size_t>(call->plan->layout().numTokens());
-  const ElementArray q = elementArray(a, "q", p.inputType), k = elementArray(a, "k", p.inputType);
-  if (q.length != n * p.numHeads * p.headDim || k.length != n * p.numKvHeads * p.headDim)
-    a.fail(ErrorCode::SHAPE_MISMATCH, "q", "or k length does not match the plan's token count and head shape");
-  p.q = q.data;
-  p.k = k.data;
-  if (a.has("perToken")) {
-    auto out = a.typedArray<float>("perToken");
-    if (out.ElementLength() != n * p.numHeads * kMassBuckets)
-      a.fail(ErrorCode::SHAPE_MISMATCH, "perToken", "must have numTokens*numHeads*7 entries");
-    p.perToken = out.Data();
-    call->pins.push_back(Napi::Persistent(a.get("perToken")));
+  call->q = stageInput(a, "q", p.inputType, n * p.numHeads * p.headDim, async);
+  call->k = stageInput(a, "k", p.inputType, n * p.numKvHeads * p.headDim, async);
+  p.q = call->q.data;
+  p.k = call->k.data;
+  if (a.has("perToken") || a.boolean("returnPerToken", false)) {
+    call->perToken = stageOutput(a, "perToken", DType::F32, n * p.numHeads * kMassBuckets, async, ErrorCode::SHAPE_MISMATCH);
+    p.perToken = static_cast<float*>(call->perToken.data);
   }
-  for (const char* name : {"plan", "q", "k"}) call->pins.push_back(Napi::Persistent(a.get(name)));
   return call;
 }
 
@@ -69,20 +65,21 @@ Napi::Value toJs(Napi::Env env, MassCall& call) {
   std::copy(r.perHead.begin(), r.perHead.end(), perHead.Data());
   o.Set("perHead", perHead);
   o.Set("imageQueries", Napi::Number::New(env, static_cast<double>(r.imageQueries)));
+  if (call.perToken.length) o.Set("perToken", finishOutput(env, call.perToken, "perToken"));
   return o;
 }
 
 }  // namespace
 
 Napi::Value AttentionMassSync(const Napi::CallbackInfo& info) {
-  auto call = parse(info);
+  auto call = parse(info, false);
   runCoded(info.Env(), "the attention-mass pass", [&] { call->run(); });
   return toJs(info.Env(), *call);
 }
 
 Napi::Value AttentionMassAsync(const Napi::CallbackInfo& info) {
   return PromiseWorker<MassCall>::queue(
-      info.Env(), parse(info), "the attention-mass pass", [](MassCall& c) { c.run(); }, toJs);
+      info.Env(), parse(info, true), "the attention-mass pass", [](MassCall& c) { c.run(); }, toJs);
 }
 
 }  // namespace bs::addon

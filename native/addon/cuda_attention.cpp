@@ -22,39 +22,40 @@ constexpr const char* kWhat = "the CUDA backend (host memory)";
 
 using Call = AttentionCall;
 
-std::unique_ptr<Call> parse(const Args& a) {
+std::unique_ptr<Call> parse(const Args& a, bool async) {
   auto call = std::make_unique<Call>();
-  parseAttentionCall(a, *call);
+  parseAttentionCall(a, *call, async);
   return call;
 }
 
 }  // namespace
 
 Napi::Value CudaAttentionSync(const Napi::CallbackInfo& info) {
-  auto call = parse(Args(info.Env(), info[0], "CUDA attention"));
+  auto call = parse(Args(info.Env(), info[0], "CUDA attention"), false);
   runCoded(info.Env(), kWhat, [&] { cuda::attentionHost(*call->plan, call->problem); });
-  return info.Env().Undefined();
+  return attentionResult(info.Env(), *call);
 }
 
 Napi::Value CudaAttentionAsync(const Napi::CallbackInfo& info) {
-  return PromiseWorker<Call>::queue(info.Env(), parse(Args(info.Env(), info[0], "CUDA attention")), kWhat,
-                                   [](Call& c) { cuda::attentionHost(*c.plan, c.problem); });
+  return PromiseWorker<Call>::queue(
+      info.Env(), parse(Args(info.Env(), info[0], "CUDA attention"), true), kWhat,
+      [](Call& c) { cuda::attentionHost(*c.plan, c.problem); }, [](Napi::Env env, Call& c) { return attentionResult(env, c); });
 }
 
 #if defined(BLINDSIGHT_CUDA_EMULATOR)
 Napi::Value CudaEmulate(const Napi::CallbackInfo& info) {
   const Args a(info.Env(), info[0], "CUDA emulation");
-  auto call = parse(a);
+  auto call = parse(a, false);
   const bool copiesAtWait = a.boolean("copiesAtWait", false);
   runCoded(info.Env(), kWhat, [&] { cuda::emulateAttention(*call->plan, call->problem, copiesAtWait); });
-  return info.Env().Undefined();
+  return attentionResult(info.Env(), *call);
 }
 #endif
 
 Napi::Value CudaBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Args a(env, info[0], "CUDA benchmark");
-  auto call = parse(a);
+  auto call = parse(a, false);
   const int repeats = static_cast<int>(a.integer("repeats", 1, 10000));
   cuda::HostTiming t;
   runCoded(env, kWhat, [&] { t = cuda::benchmarkHost(*call->plan, call->problem, repeats); });

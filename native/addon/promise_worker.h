@@ -53,16 +53,37 @@ class PromiseWorker : public Napi::AsyncWorker {
     } catch (const std::bad_alloc&) {
       code_ = ErrorCode::OUT_OF_MEMORY;
       SetError(std::string("out of memory in ") + what_);
+    } catch (const std::exception& e) {
+      code_ = ErrorCode::INTERNAL;
+      SetError(std::string("internal error in ") + what_ + ": " + e.what());
     }
   }
+  // Both run on the JS thread when the work is done. If the environment is being torn down meanwhile (a worker
+  // thread terminated, or process.exit() in it, while the promise was pending), every JS call fails and node-addon-api
+  // throws: nobody is left to see the promise, so that is swallowed rather than let it terminate the process.
   void OnOK() override {
-    Napi::Value result = toJs_ ? toJs_(Env(), *call_) : Env().Undefined();
-    call_.reset();
-    deferred_.Resolve(result);
+    try {
+      Napi::Value result = toJs_ ? toJs_(Env(), *call_) : Env().Undefined();
+      call_.reset();
+      deferred_.Resolve(result);
+    } catch (const Napi::Error& e) {
+      call_.reset();
+      settleRejected(e.Value());
+    }
   }
   void OnError(const Napi::Error& e) override {
     call_.reset();
-    deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
+    try {
+      deferred_.Reject(codedError(Env(), code_, e.Message()).Value());
+    } catch (const Napi::Error&) {
+    }
+  }
+  // A result that could not be delivered (e.g. an output detached meanwhile) rejects the promise with its error.
+  void settleRejected(Napi::Value error) {
+    try {
+      deferred_.Reject(error);
+    } catch (const Napi::Error&) {
+    }
   }
 
   std::unique_ptr<Call> call_;

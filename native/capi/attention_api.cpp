@@ -43,7 +43,6 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   requireNonNull(a->heads, "args->heads");
   checkHeadCounts(a->num_heads, a->num_kv_heads);
   checkAttentionHeadDim(a->head_dim);
-  if (!std::isfinite(a->scale)) invalid("scale must be finite (0 means 1/sqrt(head_dim))");
   if (a->threads < 0) invalid("threads must be >= 0 (0 = the pool's size)");
 
   Call call;
@@ -66,7 +65,7 @@ Call describe(const blindsight_plan* plan, const blindsight_attention_args* a, b
   p.numHeads = a->num_heads;
   p.numKvHeads = a->num_kv_heads;
   p.headDim = a->head_dim;
-  p.scale = a->scale != 0.0f ? a->scale : 1.0f / std::sqrt(static_cast<float>(a->head_dim));
+  p.scale = resolveScale(a->scale, a->head_dim);
   p.heads = call.heads.data();
   if (hostPointers) checkOutputsDisjoint(p, plan->plan->layout().numTokens());
   return call;

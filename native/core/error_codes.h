@@ -33,6 +33,7 @@
   X(SIZE_OVERFLOW, SHAPE, "a tensor larger than a typed array or the native index types can hold")                     \
   X(ALIASED_OUTPUT, INVALID_ARGUMENT, "an output buffer that overlaps an input or another output")                    \
   X(MISALIGNED, INVALID_ARGUMENT, "a device pointer not aligned to its element type")                                  \
+  X(DETACHED_BUFFER, INVALID_ARGUMENT, "an output array detached or resized while an asynchronous call ran")          \
   /* arguments and options */                                                                                          \
   X(BAD_ARGUMENT, INVALID_ARGUMENT, "an argument of the wrong type, or out of its range")                              \
   X(BAD_OPTION, INVALID_ARGUMENT, "options that contradict each other or do not apply to the call")                    \

@@ -2,6 +2,7 @@
 // backend, the attention-mass pass), written once so the same mistake raises the same code wherever it comes in.
 #pragma once
 #include <cstddef>
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -24,6 +25,14 @@ inline void checkHeadCounts(int64_t numHeads, int64_t numKvHeads) {
 inline void checkAttentionHeadDim(int64_t headDim) {
   if (headDim < 8 || headDim > 512 || headDim % 8 != 0)
     throw Error(ErrorCode::BAD_HEAD_DIM, "headDim must be a multiple of 8 in [8, 512], got " + std::to_string(headDim));
+}
+
+// The score scale of a call: 0 means 1/sqrt(headDim) at every door (the C ABI's zero-initialised default, and the
+// TS layer's when `scale` is left out). Throws BAD_ARGUMENT unless it is finite in f32.
+inline float resolveScale(double scale, int32_t headDim) {
+  if (!(scale >= -3.4028234663852886e38 && scale <= 3.4028234663852886e38))
+    throw Error(ErrorCode::BAD_ARGUMENT, "scale must be a finite f32 number (0 means 1/sqrt(headDim))");
+  return scale != 0 ? static_cast<float>(scale) : 1.0f / std::sqrt(static_cast<float>(headDim));
 }
 
 inline size_t dtypeBytes(DType t) { return t == DType::F32 ? 4 : 2; }

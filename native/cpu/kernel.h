@@ -72,6 +72,10 @@ struct KvView {
   const void* v;
   int64_t tokenStride;
   int64_t headStride;
+  // [numKvHeads][numTokens]: 1 where the token's k or v row (of that KV head) holds a NaN or an infinity; null when
+  // every row is finite (packed_kv.h scans them). Tiles with such keys are computed pair by pair, so a non-finite
+  // value reaches exactly the rows that see it.
+  const uint8_t* nonFinite = nullptr;
 };
 
 // masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "../core/plan.h"
 #include "../core/problem.h"
@@ -24,10 +25,14 @@ using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
 // hardware prefetchers do not follow, so without reuse from other heads the kernel waits on memory (measured on the
 // Zen 4 VM: 67 useful GFLOP/s per core for 4 KV heads without GQA, 96 with one contiguous head). The copy costs one
 // pass over K and V (milliseconds against seconds of attention) and K + V of extra memory.
+// The same pass flags the (token, KV head) rows of k or v that hold a NaN or an infinity (KvView::nonFinite), so the
+// kernel can give those keys exact IEEE arithmetic pair by pair; with one KV head, where nothing is copied, it only
+// reads K and V.
 struct PackedKv {
   Buffer k, v;
   KvView view;
   size_t bytes = 0;
+  std::vector<uint8_t> nonFinite;  // [numKvHeads][numTokens]
   PackedKv(Buffer k_, Buffer v_, KvView view_) : k(std::move(k_)), v(std::move(v_)), view(view_) {}
   PackedKv(PackedKv&&) = default;
   ~PackedKv() {

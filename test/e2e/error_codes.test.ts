@@ -93,7 +93,7 @@ function viaAddon(c: Case): string {
     const plan = new addon.NativePlan(layout, { blockM: p.blockM, blockN: 64, window: p.window, textKeys: true, bidirectionalImages: false, exhaustive: false });
     const heads = new Uint8Array(Math.max(0, Math.min(p.numHeads, 70000))).fill(p.category);
     addon.attentionSync({
-      plan, q: p.q, k: p.kv, v: p.kv, out: p.out, lse: null, heads, numHeads: p.numHeads, numKvHeads: p.numKvHeads,
+      plan, q: p.q, k: p.kv, v: p.kv, out: p.out, returnLse: false, heads, numHeads: p.numHeads, numKvHeads: p.numKvHeads,
       headDim: p.headDim, scale: p.scale, inputDtype: p.dtype, outputDtype: p.outDtype, threads: p.threads, isa: p.isa ?? null,
     });
   }, false);

@@ -116,7 +116,7 @@ describe.runIf(module.addon !== null || expectModule)('the CUDA module (npm run 
     const out = new Float32Array(smallQkv.q.length);
     const heads = new Uint8Array([0, 1, 2, 3]);
     expect(() =>
-      addon.attentionSync({ plan, q: smallQkv.q, k: smallQkv.k, v: smallQkv.v, out, lse: null, heads, numHeads: 4, numKvHeads: 2, headDim: 64, scale: 0.125, inputDtype: 0, outputDtype: 0 }),
+      addon.attentionSync({ plan, q: smallQkv.q, k: smallQkv.k, v: smallQkv.v, out, returnLse: false, heads, numHeads: 4, numKvHeads: 2, headDim: 64, scale: 0.125, inputDtype: 0, outputDtype: 0 }),
     ).toThrow(
       expect.objectContaining({ code: 'CUDA_UNAVAILABLE' }),
     );

@@ -29,6 +29,15 @@ namespace bs::cpu::BS_ISA_NS {
 namespace kernel {
 namespace {
 
+// Whether some lane's own token has a non-finite k or v row (then its pair with itself goes through the exact tiles).
+template <class S>
+bool ownTokenNonFinite(const S& s) {
+  if (!s.nonFiniteKv) return false;
+  for (int i = 0; i < s.rows; ++i)
+    if (s.nonFiniteKv[s.laneToken[i]]) return true;
+  return false;
+}
+
 // Passes of up to kLanes lanes over the stack's (head, row) pairs, head-major: lane g of the item is row
 // g % blockRows of head g / blockRows. A single head's passes are the block's rows in kLanes steps.
 template <DType In, bool Dot>
@@ -47,7 +56,7 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
     const uint64_t* bits = passMasks(s, g0);
     // A sparse head's image rows see no key of their own block but themselves: those pairs are done with the
     // queries' transposition, one per row, and the runs skip the block's own keys.
-    const bool selfOnly = ownKeysSelfOnly(s, spans, bits);
+    const bool selfOnly = ownKeysSelfOnly(s, spans, bits) && !ownTokenNonFinite(s);
     loadQueries(s, selfOnly);
     forEachTile(s, spans, bits, selfOnly, [&](const TileKeys& t) { tile(s, t); });
     storeRows(s);

@@ -2,8 +2,10 @@
 // its log-sum-exp. Large f32 outputs stream their rows' whole cache lines past the caches (constants.h,
 // kStreamOutBytes).
 #pragma once
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "constants.h"
 #include "item_state.h"
@@ -16,7 +18,9 @@ inline void storeRows(S& s) {
   for (int i = 0; i < s.rows; ++i) {
     const int64_t token = s.laneToken[i];
     const int head = s.laneHead[i];
-    const float inv = 1.0f / s.l[i];  // l > 0: every row sees at least itself
+    // l > 0: every row sees at least itself. A poisoned lane (a non-finite q row) is NaN throughout.
+    const bool poisoned = (s.poisoned >> i) & 1;
+    const float inv = poisoned ? std::numeric_limits<float>::quiet_NaN() : 1.0f / s.l[i];
     float* acc = s.o + static_cast<size_t>(i) * s.dp;
     const int64_t at = token * s.qStride + static_cast<int64_t>(head) * s.d;
     const int d = s.d;
@@ -47,7 +51,14 @@ inline void storeRows(S& s) {
         simd::narrowBf16(acc, static_cast<uint16_t*>(s.p.out) + at, d);
       }
     }
-    if (s.p.lse) s.p.lse[token * s.p.numHeads + head] = s.m[i] * kLn2 + std::log(s.l[i]);
+    // The natural log of the sum of e^(scale q.k): the scores are sign(scale) q.k, so scale q.k = |scale| s. A max
+    // saturated at +-FLT_MAX stands for a score beyond the f32 range, whose lse is too: +-inf.
+    if (s.p.lse) {
+      const float m = s.m[i];
+      s.p.lse[token * s.p.numHeads + head] = poisoned ? inv
+                                             : std::fabs(m) == FLT_MAX ? std::copysign(INFINITY, m)
+                                                                       : std::fabs(s.p.scale) * m + std::log(s.l[i]);
+    }
   }
 }
 

@@ -4,6 +4,8 @@
 // runs them in order.
 #pragma once
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -40,6 +42,11 @@ struct ItemState {
   // f32 rows are read in place unless the head dim is not a whole number of vectors (then P.V needs padded rows).
   const bool direct;
   const bool streamOut;
+  // Scores are sign(scale) * q.k (qSign folded into Q^T) and weights 2^(expScale (s - m)), expScale = |scale| log2 e.
+  const float qSign;
+  const float expScale;
+  // This KV head's non-finite k / v rows (KvView::nonFinite), or null.
+  const uint8_t* nonFiniteKv;
   bool streamed = false;
   // This (category, query block)'s partial-tile masks from TileMasks (null when it has no partial key), and for
   // stacked heads the pass's copy with each key's row mask repeated in every head's lane range.
@@ -51,6 +58,8 @@ struct ItemState {
   int32_t rows = 0, vecs = 0;
   int32_t laneToken[kLanes];
   int32_t laneHead[kLanes];
+  // Lanes whose q row holds a NaN or an infinity: their output rows and lse are NaN, as in the float64 reference.
+  uint64_t poisoned = 0;
 
   // Scratch: Q^T (or its bf16 pairs), S^T / P^T, the output accumulator, the softmax state, compact K/V rows, P^T
   // pairs, and row buffers for widened inputs.
@@ -67,6 +76,10 @@ struct ItemState {
         direct(In == DType::F32 && p_.headDim % W == 0),
         streamOut(p_.outputType == DType::F32 &&
                   static_cast<int64_t>(plan_.layout().numTokens()) * qStride * 4 >= kStreamOutBytes),
+        qSign(p_.scale < 0 ? -1.0f : 1.0f), expScale(std::min(std::fabs(p_.scale) * kLog2e, FLT_MAX)),
+        nonFiniteKv(kv_.nonFinite ? kv_.nonFinite + static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) *
+                                                         plan_.layout().numTokens()
+                                  : nullptr),
         masks(masks_) {
     partialKeys = blockTotals(plan.spans(cat, qbIndex), kKeyTile).partialKeys;
     if (stack.count > 1 && partialKeys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(partialKeys));

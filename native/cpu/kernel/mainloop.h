@@ -5,6 +5,7 @@
 #pragma once
 #include <algorithm>
 #include <bit>
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -33,8 +34,8 @@ inline void keyRange(S& s, const TileKeys& t, int j0, int j1, int v0, bool maske
     const uint32_t* krow[kKeyTile];
     for (int j = 0; j < n; ++j) krow[j] = reinterpret_cast<const uint32_t*>(s.kRow(keys[j]));
     qkBf16(reinterpret_cast<const uint32_t*>(s.qt) + lane0, s.d / 2, krow, n, s.st + lane0, vecs);
-    if (masked) applyMask(s.st, t.bits + j0, n, v0, s.vecs);
-    softmaxTile<true>(s.st + lane0, n, vecs, s.p.scale * kLog2e, s.m + lane0, s.l + lane0, s.alpha + lane0);
+    softmaxTile(s.st + lane0, n, vecs, s.expScale, s.m + lane0, s.l + lane0, s.alpha + lane0, masked ? t.bits + j0 : nullptr,
+                lane0);
     const int n2 = (n + 1) / 2;
     auto* vp = reinterpret_cast<uint32_t*>(s.vc);
     for (int j = 0; j < n; j += 2)
@@ -62,22 +63,25 @@ inline void keyRange(S& s, const TileKeys& t, int j0, int j1, int v0, bool maske
       }
     }
     qkF32(s.qt + lane0, s.d, krow, n, s.st + lane0, vecs, rows);
-    if (masked) applyMask(s.st, t.bits + j0, n, v0, s.vecs);
-    softmaxTile<false>(s.st + lane0, n, vecs, 1.0f, s.m + lane0, s.l + lane0, s.alpha + lane0);
+    softmaxTile(s.st + lane0, n, vecs, s.expScale, s.m + lane0, s.l + lane0, s.alpha + lane0, masked ? t.bits + j0 : nullptr,
+                lane0);
     pvF32(s.o + static_cast<size_t>(lane0) * s.dp, s.dp, s.alpha + lane0, s.st + lane0, vrow, n, rows);
   }
 }
 
-// A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only itself) is computed row by
-// row over its visible pairs only: one dot product per pair, a scalar online-softmax update per row, and one axpy per
-// pair, so the tile costs its visible pairs rather than rows x keys.
+// A tile computed row by row over its visible pairs only: one dot product per pair, a scalar online-softmax update per
+// row, and one axpy per pair. A nearly empty partial tile (e.g. the diagonal block of a sink head: each row sees only
+// itself) then costs its visible pairs rather than rows x keys; and a tile with a non-finite k or v row (exact = true)
+// gets IEEE arithmetic pair by pair, so the NaN or infinity reaches exactly the rows that see it (a NaN or +inf score
+// makes the row NaN, a -inf score weighs nothing, a non-finite v element propagates into the rows' outputs), as in the
+// float64 reference. bits: one row mask per key (null: every lane sees every key).
 template <class S>
-inline void sparseTile(S& s, const TileKeys& t) {
-  const float sc = s.p.scale * kLog2e;
+inline void sparseTile(S& s, const TileKeys& t, const uint64_t* bits, bool exact) {
+  const uint64_t all = s.rows == 64 ? ~uint64_t{0} : (uint64_t{1} << s.rows) - 1;
   uint8_t count[kLanes] = {};
   uint8_t keysOf[kLanes][kKeyTile];
   for (int j = 0; j < t.n; ++j)
-    for (uint64_t b = t.bits[j]; b; b &= b - 1) {
+    for (uint64_t b = bits ? bits[j] : all; b; b &= b - 1) {
       const int i = std::countr_zero(b);
       keysOf[i][count[i]++] = static_cast<uint8_t>(j);
     }
@@ -87,11 +91,14 @@ inline void sparseTile(S& s, const TileKeys& t) {
     const float* qr = s.widen(s.qRow(i), s.rowTmp);
     float mx = s.m[i];
     for (int x = 0; x < count[i]; ++x) {
-      score[x] = simd::dot(qr, s.widen(s.kRow(t.key[keysOf[i][x]]), s.kc), s.d) * sc;
-      mx = std::max(mx, score[x]);
+      const int32_t key = t.key[keysOf[i][x]];
+      float sc = simd::dot(qr, s.widen(s.kRow(key), s.kc), s.d) * s.qSign;
+      if (!(exact && s.nonFiniteKv[key])) sc = std::min(FLT_MAX, std::max(-FLT_MAX, sc));  // finite inputs saturate
+      score[x] = sc;
+      mx = std::max(mx, sc);  // a NaN score leaves the max alone; its weight below is NaN
     }
     float* o = s.o + static_cast<size_t>(i) * s.dp;
-    if (count[i] == 1 && s.m[i] == kNegInf && score[0] > kNegInf) {
+    if (count[i] == 1 && s.m[i] == kNegInf && score[0] > kNegInf && score[0] < INFINITY) {
       // A row's first and only key here (a sparse head's own token on the diagonal): weight exp2(0) = 1, so the
       // accumulator is that key's value row, as the general update below would make it.
       s.m[i] = score[0];
@@ -100,21 +107,31 @@ inline void sparseTile(S& s, const TileKeys& t) {
       continue;
     }
     if (mx > s.m[i]) {
-      const float alpha = s.m[i] == kNegInf ? 0.0f : exp2Scalar(s.m[i] - mx);
+      const float alpha = s.m[i] == kNegInf ? 0.0f : exp2Scalar(s.expScale * (s.m[i] - mx));
       s.l[i] *= alpha;
       simd::scale(alpha, o, s.d);
       s.m[i] = mx;
     }
     for (int x = 0; x < count[i]; ++x) {
-      const float p = exp2Scalar(score[x] - mx);
+      const float p = exp2Scalar(s.expScale * (score[x] - mx));
       s.l[i] += p;
       simd::axpy(p, s.widen(s.vRow(t.key[keysOf[i][x]]), s.vc), o, s.d);
     }
   }
 }
 
+// Whether any key of the tile has a non-finite k or v row.
+template <class S>
+inline bool hasNonFiniteKey(const S& s, const TileKeys& t) {
+  if (!s.nonFiniteKv) return false;
+  uint8_t any = 0;
+  for (int j = 0; j < t.n; ++j) any |= s.nonFiniteKv[t.key[j]];
+  return any != 0;
+}
+
 template <class S>
 inline void tile(S& s, const TileKeys& t) {
+  if (hasNonFiniteKey(s, t)) return sparseTile(s, t, t.full ? nullptr : t.bits, true);
   bool masked = !t.full;
   int j0 = 0, j1 = t.n;
   if (masked) {
@@ -126,7 +143,7 @@ inline void tile(S& s, const TileKeys& t) {
     int64_t pairs = 0;
     for (int j = j0; j < j1; ++j) pairs += std::popcount(t.bits[j]);
     const int64_t area = static_cast<int64_t>(j1 - j0) * s.rows;
-    if (pairs * kSparseTileDensityInv <= area) return sparseTile(s, t);
+    if (pairs * kSparseTileDensityInv <= area) return sparseTile(s, t, t.bits, false);
     // A partial tile whose rows all see all its keys (gathered text and sinks, for most sparse heads) needs no mask.
     masked = pairs != area;
   }

@@ -18,8 +18,9 @@ inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
 inline V add(V a, V b) { return _mm256_add_ps(a, b); }
 inline V sub(V a, V b) { return _mm256_sub_ps(a, b); }
 inline V max(V a, V b) { return _mm256_max_ps(a, b); }
+inline V min(V a, V b) { return _mm256_min_ps(a, b); }
 inline V exp2(V x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(kExpFloor));
+  x = _mm256_min_ps(_mm256_set1_ps(0.0f), _mm256_max_ps(_mm256_set1_ps(kExpFloor), x));  // NaN stays NaN
   const V r = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const V f = _mm256_sub_ps(x, r);
   V p = _mm256_set1_ps(kP6);

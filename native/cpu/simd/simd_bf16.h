@@ -19,6 +19,18 @@ inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
   return _mm256_dpbf16_ps(acc, reinterpret_cast<__m256bh>(a), reinterpret_cast<__m256bh>(b));
 }
 
+// 8 words of bf16 pairs with both halves' signs flipped (a negative score scale folded into Q^T, exactly).
+inline V8 flipPairSigns8(V8 a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80008000u)))); }
+// Finiteness of bf16 rows read as 8 words of pairs: acc keeps, per 16-bit element, the largest exponent field seen;
+// a row holds a NaN or an infinity when some element of its acc reaches the all-ones exponent.
+inline V8 exponentMax8(V8 acc, V8 a) {
+  const __m256i e = _mm256_and_si256(_mm256_castps_si256(a), _mm256_set1_epi16(0x7f80));
+  return _mm256_castsi256_ps(_mm256_max_epu16(_mm256_castps_si256(acc), e));
+}
+inline bool exponentAllOnes8(V8 acc) {
+  return _mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_castps_si256(acc), _mm256_set1_epi16(0x7f80))) != 0;
+}
+
 // Two f32 vectors rounded to bf16 (nearest even) and paired lane by lane: lo from a, hi from b.
 inline P packPairs(V a, V b) {
   const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(a)));

@@ -31,7 +31,8 @@ inline V set1(float x) {
 BS_SIMD_LANEWISE(mul, a.v[i] * b.v[i])
 BS_SIMD_LANEWISE(add, a.v[i] + b.v[i])
 BS_SIMD_LANEWISE(sub, a.v[i] - b.v[i])
-BS_SIMD_LANEWISE(max, a.v[i] > b.v[i] ? a.v[i] : b.v[i])
+BS_SIMD_LANEWISE(max, a.v[i] > b.v[i] ? a.v[i] : b.v[i])  // b when either is NaN, as x86 max does
+BS_SIMD_LANEWISE(min, a.v[i] < b.v[i] ? a.v[i] : b.v[i])
 #undef BS_SIMD_LANEWISE
 inline V fma(const V& a, const V& b, const V& c) {
   V r;
@@ -41,7 +42,12 @@ inline V fma(const V& a, const V& b, const V& c) {
 inline V exp2(const V& a) {
   V out;
   for (int i = 0; i < 8; ++i) {
-    const float x = a.v[i] > kExpFloor ? a.v[i] : kExpFloor;
+    const float in = a.v[i];
+    if (in != in) {  // NaN stays NaN (and never reaches the integer conversion below)
+      out.v[i] = in;
+      continue;
+    }
+    const float x = in < kExpFloor ? kExpFloor : in > 0.0f ? 0.0f : in;
     const float r = (x + 12582912.0f) - 12582912.0f;  // round to nearest integer (|x| < 2^22)
     const float f = x - r;
     float p = kP6;
