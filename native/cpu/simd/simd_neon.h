@@ -19,9 +19,11 @@ inline V fma(V a, V b, V c) { return vfmaq_f32(c, a, b); }
 inline V mul(V a, V b) { return vmulq_f32(a, b); }
 inline V add(V a, V b) { return vaddq_f32(a, b); }
 inline V sub(V a, V b) { return vsubq_f32(a, b); }
-inline V max(V a, V b) { return vmaxq_f32(a, b); }
+// b when either is NaN, as x86 maxps / minps (simd.h): NEON's FMAX / FMIN would return the NaN.
+inline V max(V a, V b) { return vbslq_f32(vcgtq_f32(a, b), a, b); }
+inline V min(V a, V b) { return vbslq_f32(vcltq_f32(a, b), a, b); }
 inline V exp2(V x) {
-  x = vmaxq_f32(x, vdupq_n_f32(kExpFloor));
+  x = min(vdupq_n_f32(0.0f), max(vdupq_n_f32(kExpFloor), x));  // NaN stays NaN
   const V r = vrndnq_f32(x);  // round to nearest, ties to even
   const V f = vsubq_f32(x, r);
   V p = vdupq_n_f32(kP6);
@@ -31,7 +33,8 @@ inline V exp2(V x) {
   p = vfmaq_f32(vdupq_n_f32(kP2), p, f);
   p = vfmaq_f32(vdupq_n_f32(kP1), p, f);
   p = vfmaq_f32(vdupq_n_f32(1.0f), p, f);
-  // 2^r built in the exponent field; r = -127 gives the bit pattern 0, i.e. exactly 0.
+  // 2^r built in the exponent field; r = -127 gives the bit pattern 0, i.e. exactly 0. (A NaN x converts to 0 and
+  // stays NaN through p.)
   const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(r), vdupq_n_s32(127)), 23);
   return vmulq_f32(p, vreinterpretq_f32_s32(e));
 }

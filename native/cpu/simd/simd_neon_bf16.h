@@ -19,6 +19,26 @@ inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
           vbfdotq_f32(acc.hi, vreinterpretq_bf16_f32(a.hi), vreinterpretq_bf16_f32(b.hi))};
 }
 
+// 8 words of bf16 pairs with both halves' signs flipped (a negative score scale folded into Q^T, exactly).
+inline V8 flipPairSigns8(V8 a) {
+  const uint32x4_t sign = vdupq_n_u32(0x80008000u);
+  return {vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(a.lo), sign)),
+          vreinterpretq_f32_u32(veorq_u32(vreinterpretq_u32_f32(a.hi), sign))};
+}
+// Finiteness of bf16 rows read as 8 words of pairs: acc keeps, per 16-bit element, the largest exponent field seen;
+// a row holds a NaN or an infinity when some element of its acc reaches the all-ones exponent.
+inline V8 exponentMax8(V8 acc, V8 a) {
+  const uint16x8_t mask = vdupq_n_u16(0x7f80);
+  const auto half = [&](float32x4_t x, float32x4_t y) {
+    return vreinterpretq_f32_u16(vmaxq_u16(vreinterpretq_u16_f32(x), vandq_u16(vreinterpretq_u16_f32(y), mask)));
+  };
+  return {half(acc.lo, a.lo), half(acc.hi, a.hi)};
+}
+inline bool exponentAllOnes8(V8 acc) {
+  const uint16x8_t all = vdupq_n_u16(0x7f80);
+  return vmaxvq_u16(vorrq_u16(vceqq_u16(vreinterpretq_u16_f32(acc.lo), all), vceqq_u16(vreinterpretq_u16_f32(acc.hi), all))) != 0;
+}
+
 // Two f32 vectors rounded to bf16 (nearest even) and paired lane by lane: lo from a, hi from b.
 inline P packPairs(V a, V b) {
   return vreinterpretq_u32_u16(
