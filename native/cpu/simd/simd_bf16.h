@@ -10,7 +10,16 @@ namespace bs::cpu::BS_ISA_NS::simd {
 using P = __m512i;
 inline P loadP(const uint32_t* p) { return _mm512_loadu_si512(p); }
 inline void storeP(uint32_t* p, P v) { _mm512_storeu_si512(p, v); }
-inline P set1P(uint32_t pair) { return _mm512_set1_epi32(static_cast<int>(pair)); }
+inline P set1P(uint32_t pair) {
+  P r = _mm512_set1_epi32(static_cast<int>(pair));
+#if defined(__clang__)
+  // clang 16's VectorCombine pass recurses without end (and crashes at -O1 and up) on this splat once it is bitcast to
+  // a bf16 vector for vdpbf16ps in the register-blocked products; an empty asm hides the splat from it. The broadcast
+  // stays one load-broadcast per key; GCC sees no change.
+  __asm__("" : "+v"(r));
+#endif
+  return r;
+}
 inline V dotPairs(V acc, P a, P b) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b));
 }
