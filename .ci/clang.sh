@@ -25,5 +25,7 @@ cmake -S . -B build-capi-clang -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER=$CL
   -DCMAKE_CXX_FLAGS="$warn" -DCMAKE_C_FLAGS="$warn" > /dev/null
 cmake --build build-capi-clang -j 2 > /dev/null
 echo "clang: libblindsight built in $(( $(date +%s) - start )) s (with the addon)"
+addon=$(BLINDSIGHT_PREBUILD="$PWD/$stage" node --input-type=module -e "import('./dist/index.js').then((m) => console.log(m.nativeAddonPath()))")
+case $addon in "$PWD/$stage/"*) echo "clang: testing $addon" ;; *) echo "clang: loaded $addon, not the clang build" >&2; exit 1 ;; esac
 BLINDSIGHT_PREBUILD="$PWD/$stage" npx vitest run test/kernels/levels.test.ts test/kernels/attention.test.ts \
   test/kernels/dtype.test.ts test/kernels/mass.test.ts
