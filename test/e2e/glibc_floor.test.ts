@@ -90,9 +90,10 @@ describe.skipIf(arches.length === 0)('Linux prebuilds load on glibc 2.28 with an
   // libraries (debootstrap's first stage), used by the dynamic loader of that root, not a chroot.
   const roots = Object.fromEntries(arches.map((a) => [a, path.join(repoRoot, '.cache', 'oldroot', a)]));
   const haveRoot = (arch: string) => existsSync(path.join(roots[arch]!, 'lib', TRIPLE[arch]!, 'libc.so.6'));
-  it.each(arches)('linux-%s: loads and computes under an older glibc (Debian 11 root, when .ci/run made one)', (arch) => {
+  it.for(arches)('linux-%s: loads and computes under an older glibc (Debian 11 root, when .ci/run made one)', (arch, ctx) => {
     if (!haveRoot(arch)) {
       console.warn(`SKIPPING the older-glibc load of linux-${arch}: no root at ${roots[arch]} (.ci/run makes it with debootstrap)`);
+      ctx.skip();
       return;
     }
     const root = roots[arch]!;
