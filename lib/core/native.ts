@@ -167,7 +167,7 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     'Possible solutions:',
   ];
   const buildFromSource = [
-    '- Build it from source (needs python3, make and a C++20 compiler such as g++ >= 10 or clang >= 13):',
+    `- Build it from source (needs ${buildPrerequisites(process.platform)}):`,
     '    npm rebuild blindsight --build-from-source',
     '  (in a checkout of the repository: npm run build:native)',
   ];
@@ -180,7 +180,7 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     const shipped = prebuiltTargets();
     lines.push(
       shipped.length > 0
-        ? `- This package ships prebuilt binaries for ${shipped.join(', ')} only; on ${target} it must be compiled.`
+        ? `- This package ships prebuilt binaries for ${shipped.join(', ')} only (Linux ones need glibc >= 2.28); on ${target} it must be compiled.`
         : '- This copy of the package has no prebuilt binaries, so `npm install` must have compiled the addon.',
       '- If `npm install` ran with --ignore-scripts, the compile step was skipped: run `npm rebuild blindsight`.',
       ...buildFromSource,
@@ -203,6 +203,18 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     '- See README.md, "Installing".',
   );
   return lines.join('\n');
+}
+
+/** What a source build needs on each platform (binding.gyp: node-gyp with a C++20 compiler). */
+export function buildPrerequisites(platform: string): string {
+  switch (platform) {
+    case 'darwin':
+      return 'python3 and the Xcode command line tools, `xcode-select --install`: Apple clang 14 or newer';
+    case 'win32':
+      return 'python3 and Visual Studio 2022 (or its Build Tools) with the "Desktop development with C++" workload';
+    default:
+      return 'python3, make and a C++20 compiler such as g++ >= 10 or clang >= 13';
+  }
 }
 
 function prebuiltTargets(): string[] {

@@ -190,6 +190,17 @@ describe('the packed tarball installs and runs without a compiler', () => {
     } finally {
       renameSync(`${prebuilds}.away`, prebuilds);
     }
+    // A package whose prebuilds are all for other platforms: the message lists them.
+    const other = path.join(prebuilds, 'sunos-x64');
+    renameSync(path.join(prebuilds, target), other);
+    try {
+      const r = probe();
+      expect(r).toMatchObject({ ok: false, code: 'NATIVE_LOAD_FAILED' });
+      expect(r.message).toContain(`ships prebuilt binaries for sunos-x64 only (Linux ones need glibc >= 2.28); on ${target} it must be compiled`);
+      expect(r.message).toContain('npm rebuild blindsight --build-from-source');
+    } finally {
+      renameSync(other, path.join(prebuilds, target));
+    }
     const binary = path.join(prebuilds, target, 'blindsight.node');
     copyFileSync(binary, `${binary}.good`);
     writeFileSync(binary, 'not a shared object');
