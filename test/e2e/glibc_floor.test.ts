@@ -90,9 +90,20 @@ describe.skipIf(arches.length === 0)('Linux prebuilds load on glibc 2.28 with an
   // libraries (debootstrap's first stage), used by the dynamic loader of that root, not a chroot.
   const roots = Object.fromEntries(arches.map((a) => [a, path.join(repoRoot, '.cache', 'oldroot', a)]));
   const haveRoot = (arch: string) => existsSync(path.join(roots[arch]!, 'lib', TRIPLE[arch]!, 'libc.so.6'));
+  // An arm64 prebuild on an x64 machine runs in the arm64 Node that scripts/arm64-tests.mjs fetched, under qemu-user.
+  const arm64Node = path.join(repoRoot, '.cache', 'arm64', 'node', 'bin', 'node');
+  const qemu = ['qemu-aarch64-static', 'qemu-aarch64'].find((q) => which(q));
+  const nodeFor = (arch: string): string[] | undefined =>
+    arch === process.arch ? [process.execPath] : arch === 'arm64' && qemu && existsSync(arm64Node) ? [qemu, arm64Node] : undefined;
   it.for(arches)('linux-%s: loads and computes under an older glibc (Debian 11 root, when .ci/run made one)', (arch, ctx) => {
     if (!haveRoot(arch)) {
       console.warn(`SKIPPING the older-glibc load of linux-${arch}: no root at ${roots[arch]} (.ci/run makes it with debootstrap)`);
+      ctx.skip();
+      return;
+    }
+    const runner = nodeFor(arch);
+    if (!runner) {
+      console.warn(`SKIPPING the older-glibc load of linux-${arch}: no ${arch} Node to load it with (scripts/arm64-tests.mjs fetches one)`);
       ctx.skip();
       return;
     }
@@ -121,7 +132,7 @@ describe.skipIf(arches.length === 0)('Linux prebuilds load on glibc 2.28 with an
     const r =
       arch === 'x64'
         ? spawnSync(path.join(libDir, `ld-${version}.so`), ['--library-path', lib, process.execPath, script], { encoding: 'utf8', env })
-        : spawnSync(process.execPath, [script], { encoding: 'utf8', env: { ...env, QEMU_LD_PREFIX: root } });
+        : spawnSync(runner[0]!, [...runner.slice(1), script], { encoding: 'utf8', env: { ...env, QEMU_LD_PREFIX: root, QEMU_CPU: 'max' } });
     expect(r.status, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout.trim().split('\n').pop()!);
     expect(report.addon).toBe(binaries[arch]);
