@@ -3,7 +3,7 @@
  * the same input gets the same typed error whichever entry point receives it.
  */
 import { DTYPES, type DType } from '../core/dtype.js';
-import { BlindsightError, rangeError, typeError, type BlindsightErrorCode } from '../core/errors.js';
+import { BlindsightError, rangeError, typeError, type BlindsightErrorCode, show } from '../core/errors.js';
 import { native } from '../core/native.js';
 
 /** The CPU kernel ISA levels (native/cpu/isa.h); cpuInfo().isas says which this machine runs. */
@@ -33,7 +33,7 @@ export function bool(v: unknown, name: string): boolean {
 export function dtypeOption(v: unknown, name: string): DType {
   if (v === undefined) return 'f32';
   if (typeof v !== 'string' || !(DTYPES as readonly string[]).includes(v))
-    throw typeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${JSON.stringify(v)}`, 'UNSUPPORTED_DTYPE');
+    throw typeError(`${name} must be one of ${DTYPES.map((d) => `'${d}'`).join(', ')}, got ${show(v)}`, 'UNSUPPORTED_DTYPE');
   return v as DType;
 }
 
@@ -99,6 +99,6 @@ export function isaOption(v: unknown): CpuIsa | null {
   if (v === undefined) return null;
   const available = native().cpuInfo().isas;
   if (typeof v !== 'string' || !available.includes(v))
-    throw new BlindsightError('UNSUPPORTED_ISA', `isa ${JSON.stringify(v)} is not available here; this CPU runs: ${available.join(', ')}`);
+    throw new BlindsightError('UNSUPPORTED_ISA', `isa ${show(v)} is not available here; this CPU runs: ${available.join(', ')}`);
   return v as CpuIsa;
 }

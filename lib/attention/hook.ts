@@ -130,8 +130,11 @@ export class PromptAttention {
   readonly #callsPerLayer: number[];
   #totals = { dense: 0, kept: 0, computed: 0, calls: 0 };
 
-  private constructor(plan: MaskPlan, policy: HeadPolicy, options: PromptAttention['options']) {
+  readonly #ownsPlan: boolean;
+
+  private constructor(plan: MaskPlan, policy: HeadPolicy, options: PromptAttention['options'], ownsPlan: boolean) {
     this.plan = plan;
+    this.#ownsPlan = ownsPlan;
     this.policy = policy;
     this.options = options;
     this.#layers = Array.from({ length: policy.numLayers }, (_, i) => new LayerAttention(this, i, policy.layer(i)));
@@ -162,7 +165,19 @@ export class PromptAttention {
     } else {
       throw typeError('layout must be a Layout or a MaskPlan');
     }
-    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse }));
+    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse }), !(layout instanceof MaskPlan));
+  }
+
+  /**
+   * Releases the plan this hook built (a MaskPlan passed to create() stays the caller's to dispose). Calls already
+   * running finish; later forwards are a BlindsightError DISPOSED.
+   */
+  dispose(): void {
+    if (this.#ownsPlan) this.plan.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
   }
 
   get numLayers(): number {

@@ -3,7 +3,7 @@
  * 'auto'): 'cpu', 'cuda' (a BlindsightError CUDA_UNAVAILABLE when no usable GPU is present, saying why), or 'auto'
  * (CUDA when a device is present and has a kernel for the call, else CPU).
  */
-import { BlindsightError, typeError } from '../core/errors.js';
+import { BlindsightError, typeError, show } from '../core/errors.js';
 import { cudaModule, type CudaDevice } from './cuda.js';
 import { native } from '../core/native.js';
 
@@ -76,13 +76,13 @@ export function requestedBackend(v: unknown): Backend {
   if (v !== undefined) {
     if (typeof v !== 'string') throw typeError(`backend must be one of ${BACKENDS.join(', ')}, got ${typeof v}`);
     if (!(BACKENDS as readonly string[]).includes(v))
-      throw new BlindsightError('BAD_BACKEND', `backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(v)}`);
+      throw new BlindsightError('BAD_BACKEND', `backend must be one of ${BACKENDS.join(', ')}, got ${show(v)}`);
     return v as Backend;
   }
   const env = process.env.BLINDSIGHT_BACKEND;
   if (env === undefined || env === '') return 'auto';
   if (!(BACKENDS as readonly string[]).includes(env))
-    throw new BlindsightError('BAD_BACKEND', `BLINDSIGHT_BACKEND must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(env)}`);
+    throw new BlindsightError('BAD_BACKEND', `BLINDSIGHT_BACKEND must be one of ${BACKENDS.join(', ')}, got ${show(env)}`);
   return env as Backend;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { CpuIsa } from '../attention/attention.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
-import { BlindsightError, callNative, fromNative, typeError } from '../core/errors.js';
+import { BlindsightError, callNative, fromNative, typeError, show } from '../core/errors.js';
 import { native, type NativeMassArgs } from '../core/native.js';
 import { MaskPlan } from '../core/plan.js';
 import { checkGqa, dtypeOption, isaOption, headCount, positiveInt, scaleOption, tensor, threadsOption } from '../attention/args.js';
@@ -100,7 +100,7 @@ export function retainedMass(f: ArrayLike<number>, category: HeadCategory, textK
     case 'intra-image+sink':
       return self + ownSink + ownOther + textSink + imageSink + t;
     default:
-      throw new BlindsightError('UNKNOWN_CATEGORY', `unknown head category ${JSON.stringify(category)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
+      throw new BlindsightError('UNKNOWN_CATEGORY', `unknown head category ${show(category)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
   }
 }
 

@@ -9,7 +9,7 @@
  *    when it is not 1/sqrt(headDim), e.g. Gemma 3 27B's 168^-0.5), `blindsight.model`.
  */
 import { checkGqa } from '../attention/args.js';
-import { BlindsightError, typeError, rangeError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError, show } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import type { TensorDType } from './mass.js';
 import { SafetensorsFile, type SafetensorsDType, type TensorInfo } from '../io/safetensors.js';
@@ -91,7 +91,7 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
   }
   const shapeOf = (t: TensorInfo, which: string) => {
     if (t.shape.length !== 3)
-      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${t.name} has shape ${JSON.stringify(t.shape)}; expected [numTokens, ${which}, headDim]`);
+      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${t.name} has shape ${show(t.shape)}; expected [numTokens, ${which}, headDim]`);
     return t.shape as [number, number, number];
   };
   const [numTokens, numHeads, headDim] = shapeOf(q0!, 'numHeads');
@@ -107,9 +107,9 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
     const [nq, hq, dq] = shapeOf(q!, 'numHeads');
     const [nk, hk, dk] = shapeOf(k!, 'numKvHeads');
     if (nq !== numTokens || hq !== numHeads || dq !== headDim)
-      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${q!.name} has shape ${JSON.stringify(q!.shape)}; ${q0!.name} has ${JSON.stringify(q0!.shape)}`);
+      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${q!.name} has shape ${show(q!.shape)}; ${q0!.name} has ${show(q0!.shape)}`);
     if (nk !== numTokens || dk !== headDim)
-      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${k!.name} has shape ${JSON.stringify(k!.shape)}; expected [${numTokens}, numKvHeads, ${headDim}] like the queries`);
+      throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${k!.name} has shape ${show(k!.shape)}; expected [${numTokens}, numKvHeads, ${headDim}] like the queries`);
     if (l === 0) numKvHeads = hk;
     else if (hk !== numKvHeads)
       throw new BlindsightError('SHAPE_MISMATCH', `${where}: ${k!.name} has ${hk} KV heads; layer 0 has ${numKvHeads}`);
@@ -120,7 +120,7 @@ function describeSample(file: SafetensorsFile): Omit<CalibrationSample, 'layout'
   const meta = file.metadata;
   const scale = meta[SAMPLE_META.scale] === undefined ? undefined : Number(meta[SAMPLE_META.scale]);
   if (scale !== undefined && !(Number.isFinite(scale) && scale > 0))
-    throw new BlindsightError('BAD_SAMPLE', `${where}: metadata ${SAMPLE_META.scale} must be a positive number, got ${JSON.stringify(meta[SAMPLE_META.scale])}`);
+    throw new BlindsightError('BAD_SAMPLE', `${where}: metadata ${SAMPLE_META.scale} must be a positive number, got ${show(meta[SAMPLE_META.scale])}`);
   return {
     name: where,
     numLayers,
@@ -167,7 +167,7 @@ async function sampleLayout(file: SafetensorsFile, numTokens: number, options: O
     if (!['I64', 'I32', 'U32', 'U64', 'I16', 'U16'].includes(info.dtype))
       throw new BlindsightError('BAD_SAMPLE', `${where}: input_ids is ${info.dtype}; expected an integer dtype`);
     const flat = info.shape.length === 1 || (info.shape.length === 2 && info.shape[0] === 1);
-    if (!flat) throw new BlindsightError('SHAPE_MISMATCH', `${where}: input_ids has shape ${JSON.stringify(info.shape)}; expected [numTokens] or [1, numTokens]`);
+    if (!flat) throw new BlindsightError('SHAPE_MISMATCH', `${where}: input_ids has shape ${show(info.shape)}; expected [numTokens] or [1, numTokens]`);
     const template = (meta[SAMPLE_META.template] as TemplateName | undefined) ?? options.template;
     if (template === undefined)
       throw new BlindsightError('MISSING_LAYOUT', `${where}: input_ids needs a template (metadata ${SAMPLE_META.template}, or --template)`);

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { calibrate, calibrationStats, rethreshold, type CalibrateOptions } from '../calibration/calibrate.js';
-import { BlindsightError } from '../core/errors.js';
+import { BlindsightError, isErrorCode, show } from '../core/errors.js';
 import { MODEL_SHAPES, policyFlops, type ModelShape } from '../report/flops.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan, type MaskOptions } from '../core/plan.js';
@@ -88,7 +88,7 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 function number(v: string | undefined, name: string, check: (x: number) => boolean = Number.isFinite): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
-  if (v.trim() === '' || !check(x)) throw new UsageError(`--${name}: invalid value ${JSON.stringify(v)}`);
+  if (v.trim() === '' || !check(x)) throw new UsageError(`--${name}: invalid value ${show(v)}`);
   return x;
 }
 const int = (v: string | undefined, name: string) => number(v, name, (x) => Number.isInteger(x) && x >= 0);
@@ -98,7 +98,7 @@ function intList(v: string | undefined, name: string): number[] | undefined {
 }
 
 function modelShape(name: string | undefined): ModelShape | undefined {
-  return name !== undefined ? (MODEL_SHAPES as Record<string, ModelShape>)[name] : undefined;
+  return name !== undefined && Object.hasOwn(MODEL_SHAPES, name) ? (MODEL_SHAPES as Record<string, ModelShape>)[name] : undefined;
 }
 
 function maskOptions(v: Values, model?: ModelShape): MaskOptions {
@@ -112,10 +112,24 @@ function maskOptions(v: Values, model?: ModelShape): MaskOptions {
 async function loadLayout(file: string, v: Values): Promise<Layout> {
   const globalSinks = int(v['global-sinks'], 'global-sinks');
   if (file.endsWith('.json')) {
-    const json = JSON.parse(await readFile(file, 'utf8')) as unknown;
-    const o = json as { segments?: unknown; globalSinks?: number };
-    const segments = typeof json === 'object' && json !== null && !Array.isArray(json) && 'segments' in o ? o.segments : json;
-    return Layout.fromSegments(segments as never, { globalSinks: globalSinks ?? o.globalSinks });
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(file, 'utf8'));
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new BlindsightError('BAD_SEGMENTS', `${file}: not valid JSON (${e.message})`);
+      throw e;
+    }
+    const isObject = typeof json === 'object' && json !== null && !Array.isArray(json);
+    const o = (isObject ? json : {}) as { segments?: unknown; globalSinks?: unknown };
+    const segments = isObject && 'segments' in o ? o.segments : json;
+    if (!Array.isArray(segments))
+      throw new BlindsightError('BAD_SEGMENTS', `${file}: expected an array of segments or {"segments": [...]}, got ${json === null ? 'null' : typeof json}`);
+    try {
+      return Layout.fromSegments(segments as never, { globalSinks: globalSinks ?? (o.globalSinks as number | undefined) });
+    } catch (e) {
+      if (e instanceof Error) e.message = `${file}: ${e.message}`;
+      throw e;
+    }
   }
   const sample = await openSample(file, { template: v.template as TemplateName | undefined, globalSinks });
   await sample.close?.();
@@ -190,7 +204,7 @@ async function cmdInspect(v: Values): Promise<void> {
       blockN: int(v['block-n'], 'block-n'),
     });
     const categories = v.categories?.split(',').map((s) => s.trim()) as HeadCategory[] | undefined;
-    for (const c of categories ?? []) if (!HEAD_CATEGORIES.includes(c)) throw new UsageError(`--categories: unknown category ${JSON.stringify(c)}`);
+    for (const c of categories ?? []) if (!HEAD_CATEGORIES.includes(c)) throw new UsageError(`--categories: unknown category ${show(c)}`);
     const out = v['plan-out'] ?? path.join(path.dirname(v.layout), path.basename(v.layout).replace(/\.(json|safetensors)$/, '') + '.plan.svg');
     await writeFile(out, planSvg(plan, { categories }));
     process.stdout.write(`${out}\n`);
@@ -200,7 +214,7 @@ async function cmdInspect(v: Values): Promise<void> {
 async function cmdFlops(v: Values): Promise<void> {
   if (!v.policy || !v.layout) throw new UsageError('flops needs --policy and --layout');
   const model = modelShape(v.model);
-  if (v.model !== undefined && !model) throw new UsageError(`--model: unknown model ${JSON.stringify(v.model)}; built-in: ${MODELS}`);
+  if (v.model !== undefined && !model) throw new UsageError(`--model: unknown model ${show(v.model)}; built-in: ${MODELS}`);
   const policy = await HeadPolicy.load(v.policy);
   const layout = await loadLayout(v.layout, v);
   const f = policyFlops(policy, layout, model, { mask: maskOptions(v, model) });
@@ -241,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
     case 'rethreshold': await cmdRethreshold(positionals, v); break;
     case 'inspect': await cmdInspect(v); break;
     case 'flops': await cmdFlops(v); break;
-    default: throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    default: throw new UsageError(`unknown command ${show(command)}`);
   }
   return 0;
 }
@@ -252,12 +266,18 @@ main(process.argv.slice(2)).then(
     if (e instanceof UsageError) {
       process.stderr.write(`blindsight: ${e.message}\n(see blindsight help)\n`);
       process.exitCode = 2;
+    } else if ((e instanceof TypeError || e instanceof RangeError) && isErrorCode((e as { code?: unknown }).code)) {
+      // An option value the library refused (a block size, a window, a threshold): a usage mistake, like a malformed one.
+      process.stderr.write(`blindsight: ${(e as unknown as { code: string }).code}: ${e.message}\n(see blindsight help)\n`);
+      process.exitCode = 2;
     } else if (e instanceof BlindsightError) {
       process.stderr.write(`blindsight: ${e.code}: ${e.message}\n`);
       process.exitCode = 1;
     } else {
+      // File system errors carry their code in the message already ("ENOENT: no such file or directory, open 'x'").
       const err = e as NodeJS.ErrnoException;
-      process.stderr.write(`blindsight: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}\n`);
+      const message = err.message ?? String(e);
+      process.stderr.write(`blindsight: ${err.code && !message.startsWith(err.code) ? `${err.code}: ` : ''}${message}\n`);
       process.exitCode = 1;
     }
   },

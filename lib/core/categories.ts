@@ -1,4 +1,4 @@
-import { BlindsightError, typeError } from './errors.js';
+import { BlindsightError, typeError, show } from './errors.js';
 
 /** The four BlindSight masks a head can use (README, "Mask semantics"). */
 export type HeadCategory = 'dense' | 'sink' | 'intra-image' | 'intra-image+sink';
@@ -20,7 +20,7 @@ export function categoryCode(c: unknown, where = 'category'): number {
   if (i < 0)
     throw new BlindsightError(
       'UNKNOWN_CATEGORY',
-      `${where}: unknown head category ${JSON.stringify(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`,
+      `${where}: unknown head category ${show(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`,
     );
   return i;
 }
@@ -28,6 +28,7 @@ export function categoryCode(c: unknown, where = 'category'): number {
 export function categoryCodes(heads: readonly unknown[], where = 'heads'): Uint8Array {
   if (!Array.isArray(heads)) throw typeError(`${where} must be an array of head categories`);
   const out = new Uint8Array(heads.length);
-  heads.forEach((c, i) => (out[i] = categoryCode(c, `${where}[${i}]`)));
+  // An index loop, not forEach: a hole in a sparse array is an unknown category, not a silent 0 (dense).
+  for (let i = 0; i < heads.length; i++) out[i] = categoryCode(heads[i], `${where}[${i}]`);
   return out;
 }

@@ -3,7 +3,7 @@
 /** Every code a blindsight error can carry, with the C ABI status it maps to and what it means. */
 export const ERROR_CODES = Object.freeze({
   EMPTY_LAYOUT: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "a layout with no tokens" },
-  TOO_MANY_TOKENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "more tokens than the native code indexes (2^31 - 2)" },
+  TOO_MANY_TOKENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "more than 2^30 tokens in one layout" },
   LAYOUT_MISMATCH: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "per-token arrays of different lengths, or a plan or sample of another layout" },
   BAD_CU_SEQLENS: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "sequence boundaries that do not start at 0, increase strictly and end at the token count" },
   BAD_IMAGE_ID: { status: 'BLINDSIGHT_ERR_BAD_LAYOUT', meaning: "an image id below -1, or one id labelling two separate spans" },
@@ -27,6 +27,7 @@ export const ERROR_CODES = Object.freeze({
   BAD_ARGUMENT: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an argument of the wrong type, or out of its range" },
   BAD_OPTION: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "options that contradict each other or do not apply to the call" },
   BAD_BACKEND: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a backend name other than auto, cpu or cuda" },
+  DISPOSED: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a MaskPlan (or the PromptAttention that built it) used after dispose()" },
   UNSUPPORTED_DTYPE: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "an element type other than f32, f16 or bf16" },
   UNSUPPORTED_ISA: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "a CPU kernel level that is unknown, not built for this architecture, or beyond this CPU" },
   UNSUPPORTED_HEAD_DIM: { status: 'BLINDSIGHT_ERR_UNSUPPORTED', meaning: "a head dim the CUDA backend has no kernel for" },

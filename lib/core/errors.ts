@@ -32,6 +32,20 @@ export function rangeError(message: string, code: BlindsightErrorCode = 'BAD_ARG
   return Object.assign(new RangeError(message), { code });
 }
 
+/** A value as an error message quotes it: JSON where it has one, else its String() (BigInt and Symbol have no JSON). */
+export function show(v: unknown): string {
+  try {
+    const json = JSON.stringify(v);
+    return json === undefined ? String(v) : json;
+  } catch {
+    try {
+      return String(v);
+    } catch {
+      return Object.prototype.toString.call(v);
+    }
+  }
+}
+
 export function isErrorCode(x: unknown): x is BlindsightErrorCode {
   return typeof x === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, x);
 }

@@ -1,4 +1,4 @@
-import { BlindsightError, typeError, rangeError } from './errors.js';
+import { BlindsightError, typeError, rangeError, show } from './errors.js';
 import { TEMPLATES, type TemplateName, type TokenTemplate } from './templates.js';
 
 export interface Segment {
@@ -11,8 +11,8 @@ export interface LayoutOptions {
   globalSinks?: number;
 }
 
-/** Largest token count the native code indexes with int32. */
-export const MAX_TOKENS = 2 ** 31 - 2;
+/** The most tokens a layout holds (2^30; native/core/layout.h says why int32 positions are safe below it). */
+export const MAX_TOKENS = 2 ** 30;
 
 /**
  * A packed batch of sequences (FlashAttention varlen style) with every token's kind. Image spans get ids 0, 1, ...
@@ -34,7 +34,7 @@ export class Layout {
   private constructor(sequences: readonly (readonly Segment[])[], globalSinks: number) {
     let total = 0;
     for (const seq of sequences) for (const s of seq) total += s.length;
-    if (total > MAX_TOKENS) throw new BlindsightError('SIZE_OVERFLOW', `layout has ${total} tokens; at most ${MAX_TOKENS}`);
+    if (total > MAX_TOKENS) throw new BlindsightError('TOO_MANY_TOKENS', `layout has ${total} tokens; at most ${MAX_TOKENS} (2^30)`);
     this.numTokens = total;
     this.numSequences = sequences.length;
     this.globalSinks = globalSinks;
@@ -77,7 +77,7 @@ export class Layout {
           throw new BlindsightError('BAD_SEGMENTS', `${where}: expected {kind, length}, got ${String(seg)}`);
         const { kind, length } = seg as Record<string, unknown>;
         if (kind !== 'text' && kind !== 'image')
-          throw new BlindsightError('BAD_SEGMENTS', `${where}: kind must be 'text' or 'image', got ${JSON.stringify(kind)}`);
+          throw new BlindsightError('BAD_SEGMENTS', `${where}: kind must be 'text' or 'image', got ${show(kind)}`);
         if (typeof length !== 'number' || !Number.isSafeInteger(length) || length <= 0)
           throw new BlindsightError('BAD_SEGMENTS', `${where}: length must be a positive integer, got ${String(length)}`);
       });
@@ -160,9 +160,10 @@ function checkGlobalSinks(options: LayoutOptions): number {
 
 function resolveTemplate(t: TemplateName | TokenTemplate): TokenTemplate {
   if (typeof t === 'string') {
-    const tpl = (TEMPLATES as Record<string, TokenTemplate>)[t];
+    // Own properties only: "constructor" or "__proto__" are not templates.
+    const tpl = Object.hasOwn(TEMPLATES, t) ? (TEMPLATES as Record<string, TokenTemplate>)[t] : undefined;
     if (!tpl)
-      throw new BlindsightError('UNKNOWN_TEMPLATE', `unknown template ${JSON.stringify(t)}; built-in: ${Object.keys(TEMPLATES).join(', ')}`);
+      throw new BlindsightError('UNKNOWN_TEMPLATE', `unknown template ${show(t)}; built-in: ${Object.keys(TEMPLATES).join(', ')}`);
     return tpl;
   }
   if (typeof t !== 'object' || t === null || !Number.isInteger(t.imageStart) || !Number.isInteger(t.imageEnd) || t.imageStart === t.imageEnd)

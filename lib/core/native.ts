@@ -36,9 +36,13 @@ export interface NativePlanHandle {
   blocks(category: number): NativePlanBlocks;
   info(): { numTokens: number; numQueryBlocks: number; blockM: number; blockN: number; bytes: number };
   maskBias(category: number, rowBegin: number, rowEnd: number, out: Float32Array, hidden: number): void;
+  /** Releases the native plan now (running calls keep their share until they finish). */
+  dispose(): void;
 }
 /** The native per-token tables of a Layout, built once and shared by every plan of that layout. */
-export type NativeLayoutHandle = object;
+export interface NativeLayoutHandle {
+  dispose(): void;
+}
 /** NativePlan options (native/addon/plan_object.cpp), the fields of the C ABI's blindsight_plan_options. */
 export interface NativePlanOptions {
   blockM: number;

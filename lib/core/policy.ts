@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { HEAD_CATEGORIES, isHeadCategory, type HeadCategory } from './categories.js';
-import { BlindsightError, typeError, rangeError } from './errors.js';
+import { BlindsightError, typeError, rangeError, show } from './errors.js';
 
 export const POLICY_FORMAT = 'blindsight-policy';
 export const POLICY_VERSION = 1;
@@ -31,14 +31,17 @@ export class HeadPolicy {
       throw new BlindsightError('BAD_POLICY', 'a policy needs at least one layer of categories');
     const numHeads = Array.isArray(categories[0]) ? categories[0].length : 0;
     if (numHeads === 0) throw new BlindsightError('BAD_POLICY', 'a policy needs at least one head per layer');
-    categories.forEach((row, l) => {
+    // Index loops, not forEach: holes in sparse arrays are caught, not skipped.
+    for (let l = 0; l < categories.length; l++) {
+      const row = categories[l];
       if (!Array.isArray(row) || row.length !== numHeads)
         throw new BlindsightError('BAD_POLICY', `layer ${l} has ${Array.isArray(row) ? row.length : 'no'} heads; layer 0 has ${numHeads}`);
-      row.forEach((c, h) => {
+      for (let h = 0; h < row.length; h++) {
+        const c = row[h];
         if (!isHeadCategory(c))
-          throw new BlindsightError('UNKNOWN_CATEGORY', `layer ${l}, head ${h}: unknown category ${JSON.stringify(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
-      });
-    });
+          throw new BlindsightError('UNKNOWN_CATEGORY', `layer ${l}, head ${h}: unknown category ${show(c)}; expected one of ${HEAD_CATEGORIES.join(', ')}`);
+      }
+    }
     if (options.model !== undefined && typeof options.model !== 'string') throw typeError('model must be a string');
     this.model = options.model;
     this.numLayers = categories.length;
@@ -91,7 +94,7 @@ export class HeadPolicy {
   static fromJSON(json: unknown): HeadPolicy {
     if (typeof json !== 'object' || json === null) throw new BlindsightError('BAD_POLICY', 'policy JSON must be an object');
     const j = json as Partial<HeadPolicyJSON>;
-    if (j.format !== POLICY_FORMAT) throw new BlindsightError('BAD_POLICY', `not a blindsight policy (format is ${JSON.stringify(j.format)})`);
+    if (j.format !== POLICY_FORMAT) throw new BlindsightError('BAD_POLICY', `not a blindsight policy (format is ${show(j.format)})`);
     if (j.version !== POLICY_VERSION) throw new BlindsightError('BAD_POLICY', `unsupported policy version ${String(j.version)}; this package reads ${POLICY_VERSION}`);
     if (!Array.isArray(j.categories)) throw new BlindsightError('BAD_POLICY', 'policy JSON lacks categories[layer][head]');
     const p = new HeadPolicy(j.categories, { model: j.model, meta: typeof j.meta === 'object' && j.meta !== null ? j.meta : undefined });

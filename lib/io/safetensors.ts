@@ -8,7 +8,7 @@
  */
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { BlindsightError, typeError } from '../core/errors.js';
+import { BlindsightError, typeError, show } from '../core/errors.js';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
@@ -57,17 +57,17 @@ export function parseSafetensorsHeader(
       metadata = { ...(entry as Record<string, string>) };
       continue;
     }
-    if (typeof entry !== 'object' || entry === null) throw bad(path, `tensor ${JSON.stringify(name)} must be an object`);
+    if (typeof entry !== 'object' || entry === null) throw bad(path, `tensor ${show(name)} must be an object`);
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-    if (typeof dtype !== 'string' || !(dtype in BYTES)) throw bad(path, `tensor ${JSON.stringify(name)} has unsupported dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !(dtype in BYTES)) throw bad(path, `tensor ${show(name)} has unsupported dtype ${show(dtype)}`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
-      throw bad(path, `tensor ${JSON.stringify(name)} has a malformed shape ${JSON.stringify(shape)}`);
+      throw bad(path, `tensor ${show(name)} has a malformed shape ${show(shape)}`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0) || offsets[1] < offsets[0])
-      throw bad(path, `tensor ${JSON.stringify(name)} has malformed data_offsets ${JSON.stringify(offsets)}`);
+      throw bad(path, `tensor ${show(name)} has malformed data_offsets ${show(offsets)}`);
     const elements = (shape as number[]).reduce((a, b) => a * b, 1);
     const bytes = elements * BYTES[dtype as SafetensorsDType];
     if (offsets[1] - offsets[0] !== bytes)
-      throw bad(path, `tensor ${JSON.stringify(name)}: shape ${JSON.stringify(shape)} of ${dtype} needs ${bytes} bytes, data_offsets span ${offsets[1] - offsets[0]}`);
+      throw bad(path, `tensor ${show(name)}: shape ${show(shape)} of ${dtype} needs ${bytes} bytes, data_offsets span ${offsets[1] - offsets[0]}`);
     tensors.set(name, { name, dtype: dtype as SafetensorsDType, shape: [...(shape as number[])], dataOffsets: [offsets[0], offsets[1]] });
   }
   // As the reference implementation demands: the tensors tile the data section exactly, without holes or overlaps.
@@ -75,7 +75,7 @@ export function parseSafetensorsHeader(
   let end = 0;
   for (const t of sorted) {
     if (t.dataOffsets[0] !== end)
-      throw bad(path, `tensor ${JSON.stringify(t.name)} starts at byte ${t.dataOffsets[0]} of the data section, expected ${end} (overlap or hole)`);
+      throw bad(path, `tensor ${show(t.name)} starts at byte ${t.dataOffsets[0]} of the data section, expected ${end} (overlap or hole)`);
     end = t.dataOffsets[1];
   }
   if (end !== dataBytes) throw bad(path, `tensors cover ${end} bytes but the data section holds ${dataBytes} (truncated or padded file)`);
@@ -131,7 +131,7 @@ export class SafetensorsFile {
 
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (!t) throw new BlindsightError('MISSING_TENSOR', `${this.path}: no tensor named ${JSON.stringify(name)}`);
+    if (!t) throw new BlindsightError('MISSING_TENSOR', `${this.path}: no tensor named ${show(name)}`);
     return t;
   }
 
@@ -191,7 +191,7 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
   for (const [name, t] of Object.entries(tensors)) {
     if (!(t.dtype in BYTES)) throw typeError(`${name}: unsupported dtype ${String(t.dtype)}`);
     const bytes = t.shape.reduce((a, b) => a * b, 1) * BYTES[t.dtype];
-    if (t.data.byteLength !== bytes) throw new BlindsightError('SHAPE_MISMATCH', `${name}: shape ${JSON.stringify(t.shape)} of ${t.dtype} needs ${bytes} bytes, data has ${t.data.byteLength}`);
+    if (t.data.byteLength !== bytes) throw new BlindsightError('SHAPE_MISMATCH', `${name}: shape ${show(t.shape)} of ${t.dtype} needs ${bytes} bytes, data has ${t.data.byteLength}`);
     header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }

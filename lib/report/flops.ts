@@ -11,7 +11,7 @@
  * counted as full (causal, or the plan's mask options) attention; a model's own sliding-window layers (Gemma 3's
  * local layers) are not applied unless the caller passes a plan per layer (`planForLayer`).
  */
-import { BlindsightError, typeError, rangeError } from '../core/errors.js';
+import { BlindsightError, typeError, rangeError, show } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan, type MaskOptions } from '../core/plan.js';
 import { HeadPolicy } from '../core/policy.js';
@@ -121,9 +121,9 @@ export function policyFlops(
   options: PolicyFlopsOptions = {},
 ): PolicyFlops {
   if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy');
-  const shape = typeof model === 'string' ? MODEL_SHAPES[model] : model;
+  const shape = typeof model === 'string' ? (Object.hasOwn(MODEL_SHAPES, model) ? MODEL_SHAPES[model as ModelName] : undefined) : model;
   if (typeof model === 'string' && !shape)
-    throw new BlindsightError('UNKNOWN_MODEL', `unknown model ${JSON.stringify(model)}; built-in: ${Object.keys(MODEL_SHAPES).join(', ')}`);
+    throw new BlindsightError('UNKNOWN_MODEL', `unknown model ${show(model)}; built-in: ${Object.keys(MODEL_SHAPES).join(', ')}`);
   if (shape) checkShape(shape);
   if (shape && (shape.numLayers !== policy.numLayers || shape.numHeads !== policy.numHeads))
     throw new BlindsightError(

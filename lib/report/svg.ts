@@ -95,14 +95,12 @@ export function planSvg(plan: MaskPlan, options: { categories?: readonly HeadCat
   const P = options.panelSize ?? 380;
   const layout = plan.layout;
   const N = layout.numTokens;
-  const s = P / N;
   const cols = Math.min(2, categories.length);
   const rows = Math.ceil(categories.length / cols);
   const padL = 40, padT = 112, gapX = 56, gapY = 104;
   const width = padL + cols * P + (cols - 1) * gapX + 30;
   const height = padT + rows * P + (rows - 1) * gapY + 84;
   const stats = plan.stats([...HEAD_CATEGORIES]);
-  const minW = 0.8; // px: one gathered key among 10^4 would otherwise be invisible
   const out: string[] = [];
   out.push(svgOpen(width, height, FONT));
   out.push(background('white'));
@@ -124,30 +122,9 @@ export function planSvg(plan: MaskPlan, options: { categories?: readonly HeadCat
     out.push(`<g transform="translate(${x0} ${y0})">`);
     out.push(`<text x="0" y="-16" font-size="13" font-weight="bold">${esc(category)}</text>`);
     out.push(`<g shape-rendering="crispEdges">`);
-    for (let q = 0; q + 1 < layout.cuSeqlens.length; q++) {
-      const a = layout.cuSeqlens[q]! * s, b = layout.cuSeqlens[q + 1]! * s;
-      out.push(`<rect x="${num(a)}" y="${num(a)}" width="${num(b - a)}" height="${num(b - a)}" fill="${BLOCK_COLORS.skipped}"/>`);
-    }
-    // Layout strips: keys along the top, queries down the left.
-    for (const g of segs) {
-      const color = g.image < 0 ? SEGMENT_COLORS.text : SEGMENT_COLORS.image[g.image % 2];
-      out.push(`<rect x="${num(g.begin * s)}" y="-8" width="${num(Math.max(minW, (g.end - g.begin) * s))}" height="6" fill="${color}"/>`);
-      out.push(`<rect x="-8" y="${num(g.begin * s)}" width="6" height="${num(Math.max(minW, (g.end - g.begin) * s))}" fill="${color}"/>`);
-    }
-    const b = plan.blocks(category);
-    const nq = b.queryBlocks.length / 3;
-    for (let qb = 0; qb < nq; qb++) {
-      const y = b.queryBlocks[qb * 3 + 1]! * s, h = (b.queryBlocks[qb * 3 + 2]! - b.queryBlocks[qb * 3 + 1]!) * s;
-      for (let r = b.runOffsets[qb]!; r < b.runOffsets[qb + 1]!; r++) {
-        const k0 = b.runs[r * 3]!, k1 = b.runs[r * 3 + 1]!, full = b.runs[r * 3 + 2] === 1;
-        out.push(`<rect x="${num(k0 * s)}" y="${num(y)}" width="${num(Math.max(minW, (k1 - k0) * s))}" height="${num(h)}" fill="${full ? BLOCK_COLORS.full : BLOCK_COLORS.partial}"/>`);
-      }
-      for (let g = b.gatherOffsets[qb]!; g < b.gatherOffsets[qb + 1]!; g++) {
-        const list = b.gathers[g * 3] === 0 ? b.sinkTokens : b.sharedTokens;
-        for (const [k0, k1] of contiguous(list, b.gathers[g * 3 + 1]!, b.gathers[g * 3 + 2]!))
-          out.push(`<rect x="${num(k0 * s)}" y="${num(y)}" width="${num(Math.max(minW, (k1 - k0) * s))}" height="${num(h)}" fill="${BLOCK_COLORS.gathered}"/>`);
-      }
-    }
+    // Layout strips (keys along the top, queries down the left), then the plan.
+    for (const r of stripRects(segs, N, P)) out.push(r);
+    for (const r of rasterRects(plan.blocks(category), layout.cuSeqlens, N, P)) out.push(r);
     out.push(`</g>`);
     out.push(`<rect x="0" y="0" width="${P}" height="${P}" fill="none" stroke="#333" stroke-width="0.8"/>`);
     out.push(`<text x="0" y="${P + 18}" font-size="11">kept ${pct(cs.keptRatio)} of the dense causal pairs</text>`);
@@ -157,6 +134,25 @@ export function planSvg(plan: MaskPlan, options: { categories?: readonly HeadCat
   });
   out.push(`</svg>`);
   return out.join('\n');
+}
+
+/** The layout strips on the same grid: per cell the segment that ends there (text grey, images alternating). */
+function stripRects(segs: { begin: number; end: number; image: number }[], numTokens: number, panel: number): string[] {
+  const G = Math.max(1, Math.min(panel, numTokens));
+  const cellOf = (t: number) => Math.min(G - 1, Math.floor((t * G) / numTokens));
+  const cells = new Int8Array(G).fill(-1); // -1 text, 0 / 1 image parity
+  for (const g of segs) for (let c = cellOf(g.begin); c <= cellOf(g.end - 1); c++) if (g.image >= 0 || cells[c] === -1) cells[c] = g.image < 0 ? -1 : g.image % 2;
+  const cell = panel / G;
+  const rects: string[] = [];
+  for (let c = 0; c < G; ) {
+    let e = c + 1;
+    while (e < G && cells[e] === cells[c]) e++;
+    const color = cells[c]! < 0 ? SEGMENT_COLORS.text : SEGMENT_COLORS.image[cells[c]!]!;
+    rects.push(`<rect x="${num(c * cell)}" y="-8" width="${num((e - c) * cell)}" height="6" fill="${color}"/>`);
+    rects.push(`<rect x="-8" y="${num(c * cell)}" width="6" height="${num((e - c) * cell)}" fill="${color}"/>`);
+    c = e;
+  }
+  return rects;
 }
 
 function segmentRuns(imageIds: Int32Array, cuSeqlens: Int32Array): { begin: number; end: number; image: number }[] {
@@ -172,12 +168,56 @@ function segmentRuns(imageIds: Int32Array, cuSeqlens: Int32Array): { begin: numb
   return out;
 }
 
-/** Consecutive token indices of list[begin..end) merged into [first, last + 1) ranges. */
-function* contiguous(list: Int32Array, begin: number, end: number): Generator<[number, number]> {
-  for (let i = begin; i < end; ) {
-    let j = i + 1;
-    while (j < end && list[j] === list[j - 1]! + 1) j++;
-    yield [list[i]!, list[j - 1]! + 1];
-    i = j;
+/**
+ * The plan drawn on a grid of panel x panel cells (one per pixel at most): each cell shows the most computed thing
+ * in it (full over partial over gathered over skipped), and each grid row becomes a few run-length rects. So the
+ * picture's size is bounded by the panel, not by the plan: a 300K-token prompt of 100K images draws as fast as a small
+ * one, where a rect per run and per gathered key ran the JS heap out. Gathered ranges of the query blocks that fall
+ * in one grid row mostly extend each other (the sinks and text before the block), so only what a block adds to its
+ * row is marked: O(rows x keys), not O(blocks x keys).
+ */
+function rasterRects(b: ReturnType<MaskPlan['blocks']>, cuSeqlens: Int32Array, numTokens: number, panel: number): string[] {
+  const G = Math.max(1, Math.min(panel, numTokens));
+  const cellOf = (t: number) => Math.min(G - 1, Math.floor((t * G) / numTokens));
+  const grid = new Uint8Array(G * G); // 0 outside every sequence, 1 skipped, 2 gathered, 3 partial, 4 full
+  const mark = (row0: number, row1: number, col0: number, col1: number, state: number) => {
+    for (let r = row0; r <= row1; r++)
+      for (let c = col0; c <= col1; c++) if (grid[r * G + c]! < state) grid[r * G + c] = state;
+  };
+  for (let q = 0; q + 1 < cuSeqlens.length; q++) {
+    const a = cellOf(cuSeqlens[q]!), z = cellOf(cuSeqlens[q + 1]! - 1);
+    mark(a, z, a, z, 1);
   }
+  const marked = new Map<string, number>(); // "row/list/begin" -> end already marked
+  const nq = b.queryBlocks.length / 3;
+  for (let qb = 0; qb < nq; qb++) {
+    const q0 = b.queryBlocks[qb * 3 + 1]!, q1 = b.queryBlocks[qb * 3 + 2]!;
+    const row0 = cellOf(q0), row1 = cellOf(q1 - 1);
+    for (let r = b.runOffsets[qb]!; r < b.runOffsets[qb + 1]!; r++)
+      mark(row0, row1, cellOf(b.runs[r * 3]!), cellOf(b.runs[r * 3 + 1]! - 1), b.runs[r * 3 + 2] === 1 ? 4 : 3);
+    for (let g = b.gatherOffsets[qb]!; g < b.gatherOffsets[qb + 1]!; g++) {
+      const listId = b.gathers[g * 3]!, begin = b.gathers[g * 3 + 1]!, end = b.gathers[g * 3 + 2]!;
+      const list = listId === 0 ? b.sinkTokens : b.sharedTokens;
+      const key = `${row0}/${row1}/${listId}/${begin}`;
+      const from = Math.max(begin, marked.get(key) ?? begin);
+      for (let i = from; i < end; i++) {
+        const c = cellOf(list[i]!);
+        mark(row0, row1, c, c, 2);
+      }
+      if (end > from) marked.set(key, end);
+    }
+  }
+  const colors = ['', BLOCK_COLORS.skipped, BLOCK_COLORS.gathered, BLOCK_COLORS.partial, BLOCK_COLORS.full];
+  const cell = panel / G;
+  const rects: string[] = [];
+  for (let r = 0; r < G; r++) {
+    for (let c = 0; c < G; ) {
+      const state = grid[r * G + c]!;
+      let e = c + 1;
+      while (e < G && grid[r * G + e] === state) e++;
+      if (state) rects.push(`<rect x="${num(c * cell)}" y="${num(r * cell)}" width="${num((e - c) * cell)}" height="${num(cell)}" fill="${colors[state]}"/>`);
+      c = e;
+    }
+  }
+  return rects;
 }

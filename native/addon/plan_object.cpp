@@ -23,14 +23,15 @@ Napi::Function NativePlan::Init(Napi::Env env) {
                                     {InstanceMethod("stats", &NativePlan::Stats),
                                      InstanceMethod("blocks", &NativePlan::Blocks),
                                      InstanceMethod("info", &NativePlan::Info),
-                                     InstanceMethod("maskBias", &NativePlan::MaskBias)});
+                                     InstanceMethod("maskBias", &NativePlan::MaskBias),
+                                     InstanceMethod("dispose", &NativePlan::Dispose)});
   auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference()};
   env.SetInstanceData<AddonData>(data);
   return ctor;
 }
 
 Napi::Function NativeLayout::Init(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "NativeLayout", {});
+  Napi::Function ctor = DefineClass(env, "NativeLayout", {InstanceMethod("dispose", &NativeLayout::Dispose)});
   env.GetInstanceData<AddonData>()->layoutConstructor = Napi::Persistent(ctor);
   return ctor;
 }
@@ -46,12 +47,27 @@ NativeLayout::NativeLayout(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
   } catch (const std::bad_alloc&) {
     throwCoded(env, ErrorCode::OUT_OF_MEMORY, "out of memory while building the layout");
   }
+  reported_ = static_cast<int64_t>(layout_->bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+}
+
+NativeLayout::~NativeLayout() {
+  if (reported_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+}
+
+Napi::Value NativeLayout::Dispose(const Napi::CallbackInfo& info) {
+  layout_.reset();  // plans built on it keep their own share
+  if (reported_) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -reported_);
+  reported_ = 0;
+  return info.Env().Undefined();
 }
 
 std::shared_ptr<const Layout> NativeLayout::unwrap(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->layoutConstructor.Value()))
     throwCoded(env, ErrorCode::BAD_ARGUMENT, "expected a NativeLayout");
-  return Unwrap(value.As<Napi::Object>())->layout_;
+  std::shared_ptr<const Layout> layout = Unwrap(value.As<Napi::Object>())->layout_;
+  if (!layout) throwCoded(env, ErrorCode::DISPOSED, "the layout was disposed");
+  return layout;
 }
 
 // new NativePlan(layout: NativeLayout, { blockM, blockN, window (0 = none), textKeys, bidirectionalImages, exhaustive })
@@ -74,17 +90,38 @@ NativePlan::NativePlan(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Native
   } catch (const std::bad_alloc&) {
     throwCoded(env, ErrorCode::OUT_OF_MEMORY, "out of memory while building the plan");
   }
+  reported_ = static_cast<int64_t>(plan_->bytes());
+  Napi::MemoryManagement::AdjustExternalMemory(env, reported_);
+}
+
+NativePlan::~NativePlan() {
+  if (reported_) Napi::MemoryManagement::AdjustExternalMemory(Env(), -reported_);
+}
+
+// Running calls hold their own share of the plan, so disposing one that a call uses is safe: it is freed after.
+Napi::Value NativePlan::Dispose(const Napi::CallbackInfo& info) {
+  plan_.reset();
+  if (reported_) Napi::MemoryManagement::AdjustExternalMemory(info.Env(), -reported_);
+  reported_ = 0;
+  return info.Env().Undefined();
+}
+
+const Plan& NativePlan::plan(Napi::Env env) const {
+  if (!plan_) throwCoded(env, ErrorCode::DISPOSED, "the plan was disposed");
+  return *plan_;
 }
 
 std::shared_ptr<const Plan> NativePlan::unwrap(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->planConstructor.Value()))
     throwCoded(env, ErrorCode::BAD_ARGUMENT, "expected a NativePlan");
-  return Unwrap(value.As<Napi::Object>())->plan_;
+  std::shared_ptr<const Plan> plan = Unwrap(value.As<Napi::Object>())->plan_;
+  if (!plan) throwCoded(env, ErrorCode::DISPOSED, "the plan was disposed");
+  return plan;
 }
 
 Napi::Value NativePlan::Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const PlanStats& s = plan_->stats();
+  const PlanStats& s = plan(env).stats();
   Napi::Object o = Napi::Object::New(env);
   o.Set("denseCausalPairs", num(env, s.denseCausalPairs));
   o.Set("gridBlocks", num(env, s.gridBlocks));
@@ -108,9 +145,10 @@ Napi::Value NativePlan::Stats(const Napi::CallbackInfo& info) {
 Napi::Value NativePlan::Blocks(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
-  const Plan::CategoryPlan& cp = plan_->category(c);
+  const Plan& pl = plan(env);
+  const Plan::CategoryPlan& cp = pl.category(c);
   std::vector<int32_t> qb, runs, gathers;
-  for (const QueryBlock& b : plan_->queryBlocks()) qb.insert(qb.end(), {b.sequence, b.begin, b.end});
+  for (const QueryBlock& b : pl.queryBlocks()) qb.insert(qb.end(), {b.sequence, b.begin, b.end});
   for (const KeyRun& r : cp.runs) runs.insert(runs.end(), {r.begin, r.end, r.full ? 1 : 0});
   for (const GatherRange& g : cp.gathers) gathers.insert(gathers.end(), {static_cast<int32_t>(g.list), g.begin, g.end});
   Napi::Object o = Napi::Object::New(env);
@@ -119,19 +157,20 @@ Napi::Value NativePlan::Blocks(const Napi::CallbackInfo& info) {
   o.Set("runs", toTyped(env, runs));
   o.Set("gatherOffsets", toTyped(env, cp.gatherOffsets));
   o.Set("gathers", toTyped(env, gathers));
-  o.Set("sinkTokens", toTyped(env, plan_->layout().sinkTokens()));
-  o.Set("sharedTokens", toTyped(env, plan_->layout().sharedTokens()));
+  o.Set("sinkTokens", toTyped(env, pl.layout().sinkTokens()));
+  o.Set("sharedTokens", toTyped(env, pl.layout().sharedTokens()));
   return o;
 }
 
 Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("numTokens", num(env, plan_->layout().numTokens()));
-  o.Set("numQueryBlocks", num(env, static_cast<int64_t>(plan_->queryBlocks().size())));
-  o.Set("blockM", num(env, plan_->options().blockM));
-  o.Set("blockN", num(env, plan_->options().blockN));
-  o.Set("bytes", num(env, static_cast<int64_t>(plan_->bytes())));
+  const Plan& pl = plan(env);
+  o.Set("numTokens", num(env, pl.layout().numTokens()));
+  o.Set("numQueryBlocks", num(env, static_cast<int64_t>(pl.queryBlocks().size())));
+  o.Set("blockM", num(env, pl.options().blockM));
+  o.Set("blockN", num(env, pl.options().blockN));
+  o.Set("bytes", num(env, static_cast<int64_t>(pl.bytes())));
   return o;
 }
 
@@ -140,7 +179,8 @@ Napi::Value NativePlan::Info(const Napi::CallbackInfo& info) {
 // mask is what dense-masked peers (ONNX Runtime) need; the benchmark builds it here so the rule stays written once.
 Napi::Value NativePlan::MaskBias(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Layout& L = plan_->layout();
+  const Plan& pl = plan(env);
+  const Layout& L = pl.layout();
   const auto c = static_cast<HeadCategory>(intArg(info, 0, "category", 0, kNumCategories - 1));
   const auto r0 = static_cast<int32_t>(intArg(info, 1, "rowBegin", 0, L.numTokens()));
   const auto r1 = static_cast<int32_t>(intArg(info, 2, "rowEnd", r0, L.numTokens()));
@@ -150,7 +190,7 @@ Napi::Value NativePlan::MaskBias(const Napi::CallbackInfo& info) {
   const size_t n = static_cast<size_t>(L.numTokens());
   if (out.ElementLength() != static_cast<size_t>(r1 - r0) * n)
     throwCoded(env, ErrorCode::SHAPE_MISMATCH, "out must hold (rowEnd - rowBegin) * numTokens floats");
-  const MaskOptions& mo = plan_->options().mask;
+  const MaskOptions& mo = pl.options().mask;
   const auto& img = L.imageIds();
   const auto& sink = L.sinkFlags();
   const auto& seq = L.sequenceOf();

@@ -77,8 +77,8 @@ blindsight_status blindsight_layout_from_segments(const blindsight_segment* segm
         if (seg->kind != BLINDSIGHT_TEXT && seg->kind != BLINDSIGHT_IMAGE)
           throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, where + ": kind must be BLINDSIGHT_TEXT or BLINDSIGHT_IMAGE");
         if (seg->length < 1) throw bs::Error(bs::ErrorCode::BAD_SEGMENTS, where + ": length must be >= 1");
-        if (imageIds.size() + seg->length > static_cast<size_t>(INT32_MAX - 1))
-          throw bs::Error(bs::ErrorCode::TOO_MANY_TOKENS, "layout exceeds 2^31-2 tokens");
+        if (imageIds.size() + seg->length > static_cast<size_t>(bs::kMaxTokens))
+          throw bs::Error(bs::ErrorCode::TOO_MANY_TOKENS, "a layout holds at most 2^30 tokens");
         const bool isImage = seg->kind == BLINDSIGHT_IMAGE;
         sinks.push_back(isImage);
         sinks.resize(sinks.size() + seg->length - 1, 0);

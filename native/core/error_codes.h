@@ -11,7 +11,7 @@
 #define BS_ERROR_CODES(X)                                                                                              \
   /* layouts */                                                                                                        \
   X(EMPTY_LAYOUT, BAD_LAYOUT, "a layout with no tokens")                                                               \
-  X(TOO_MANY_TOKENS, BAD_LAYOUT, "more tokens than the native code indexes (2^31 - 2)")                                \
+  X(TOO_MANY_TOKENS, BAD_LAYOUT, "more than 2^30 tokens in one layout")                                \
   X(LAYOUT_MISMATCH, BAD_LAYOUT, "per-token arrays of different lengths, or a plan or sample of another layout")      \
   X(BAD_CU_SEQLENS, BAD_LAYOUT, "sequence boundaries that do not start at 0, increase strictly and end at the token count") \
   X(BAD_IMAGE_ID, BAD_LAYOUT, "an image id below -1, or one id labelling two separate spans")                         \
@@ -38,6 +38,7 @@
   X(BAD_ARGUMENT, INVALID_ARGUMENT, "an argument of the wrong type, or out of its range")                              \
   X(BAD_OPTION, INVALID_ARGUMENT, "options that contradict each other or do not apply to the call")                    \
   X(BAD_BACKEND, INVALID_ARGUMENT, "a backend name other than auto, cpu or cuda")                                      \
+  X(DISPOSED, INVALID_ARGUMENT, "a MaskPlan (or the PromptAttention that built it) used after dispose()")                         \
   /* what this build or machine computes */                                                                            \
   X(UNSUPPORTED_DTYPE, UNSUPPORTED, "an element type other than f32, f16 or bf16")                                     \
   X(UNSUPPORTED_ISA, UNSUPPORTED, "a CPU kernel level that is unknown, not built for this architecture, or beyond this CPU") \

@@ -11,7 +11,7 @@ Layout::Layout(std::vector<int32_t> cuSeqlens, std::vector<int32_t> imageIds, st
     : cuSeqlens_(std::move(cuSeqlens)), imageId_(std::move(imageIds)), isSink_(std::move(isSink)) {
   const size_t n = imageId_.size();
   if (n == 0) throw Error(ErrorCode::EMPTY_LAYOUT, "layout has no tokens");
-  if (n > static_cast<size_t>(INT32_MAX - 1)) throw Error(ErrorCode::TOO_MANY_TOKENS, "layout exceeds 2^31-2 tokens");
+  if (n > static_cast<size_t>(kMaxTokens)) throw Error(ErrorCode::TOO_MANY_TOKENS, "a layout holds at most 2^30 tokens");
   if (isSink_.size() != n) throw Error(ErrorCode::LAYOUT_MISMATCH, "isSink length differs from imageIds length");
   if (cuSeqlens_.size() < 2 || cuSeqlens_.front() != 0 || static_cast<size_t>(cuSeqlens_.back()) != n)
     throw Error(ErrorCode::BAD_CU_SEQLENS, "cuSeqlens must start at 0 and end at numTokens");
@@ -49,6 +49,12 @@ Layout::Layout(std::vector<int32_t> cuSeqlens, std::vector<int32_t> imageIds, st
     if (sink) sinkTokens_.push_back(t);
     if (text || sink) sharedTokens_.push_back(t);
   }
+}
+
+size_t Layout::bytes() const {
+  const auto size = [](const auto& v) { return v.capacity() * sizeof(v[0]); };
+  return size(cuSeqlens_) + size(imageId_) + size(isSink_) + size(segments_) + size(segOf_) + size(seqOf_) +
+         size(sinkTokens_) + size(sharedTokens_) + size(prefixText_) + size(prefixSink_) + size(prefixTextSink_);
 }
 
 }  // namespace bs

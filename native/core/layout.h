@@ -2,10 +2,17 @@
 // per-token image ids and sink flags, maximal segments, and prefix counts that let the planner count or locate
 // text tokens and sinks in any range in O(1).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace bs {
+
+// The most tokens a layout holds: 2^30. Token positions, segment and block boundaries are int32; every sum the planner
+// and the kernels form from them is a position plus at most two block sizes (<= 2 x 256) or a difference of two
+// positions, so with positions below 2^30 none comes near INT32_MAX (2^31 - 1). The window (up to INT32_MAX) only
+// enters differences q - k (>= -2^30) and q - W + 1 (>= -2^31 + 2). Counts of pairs are int64.
+constexpr int64_t kMaxTokens = int64_t{1} << 30;
 
 struct Segment {
   int32_t begin;
@@ -39,6 +46,9 @@ class Layout {
   // Index into sinkTokens() / sharedTokens() of the first entry at or after token position x.
   int32_t sinkIndexAt(int32_t x) const { return prefixSink_[x]; }
   int32_t sharedIndexAt(int32_t x) const { return prefixText_[x] + prefixSink_[x] - prefixTextSink_[x]; }
+
+  // Memory the layout holds (its per-token tables).
+  size_t bytes() const;
 
  private:
   std::vector<int32_t> cuSeqlens_;

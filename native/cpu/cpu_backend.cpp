@@ -35,7 +35,8 @@ void attention(const Plan& plan, const AttentionProblem& problem, int threads, I
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
     const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
-    kernel(plan, problem, kv.view, stack, w.queryBlock, masks.masks(w.category, w.queryBlock), scratch[worker]);
+    const BlockMasks blockMasks{masks.masks(w.category, w.queryBlock), masks.storedKeys(w.category, w.queryBlock)};
+    kernel(plan, problem, kv.view, stack, w.queryBlock, blockMasks, scratch[worker]);
   });
 }
 

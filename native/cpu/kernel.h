@@ -78,9 +78,14 @@ struct KvView {
   const uint8_t* nonFinite = nullptr;
 };
 
-// masks: this (category, query block)'s partial-tile masks from TileMasks (may be null when it has no partial key).
+// The row masks TileMasks stored for one (category, query block): `keys` per pass, in the kernel's visit order.
+struct BlockMasks {
+  const uint64_t* bits;
+  int32_t keys;
+};
+
 using AttendBlockFn = void (*)(const Plan&, const AttentionProblem&, const KvView&, const HeadStack&, int32_t qbIndex,
-                               const uint64_t* masks, Scratch&);
+                               const BlockMasks& masks, Scratch&);
 // A tight loop of independent FMAs on a level's widest vectors; returns the FLOPs it did (2 per lane per FMA).
 using FmaLoopFn = double (*)(int64_t iterations);
 

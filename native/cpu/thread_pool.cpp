@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include "float_env.h"
+
 #include <algorithm>
 #include <memory>
 
@@ -23,6 +25,7 @@ void ThreadPool::drain(int worker) {
 }
 
 void ThreadPool::workerLoop(int worker) {
+  const FlushSubnormals flush;  // pool threads run only kernel work
   uint64_t seen = 0;
   for (;;) {
     {
@@ -52,7 +55,10 @@ void ThreadPool::parallelFor(int64_t count, int threads, const std::function<voi
     ++generation_;
   }
   if (n > 1) wake_.notify_all();
-  drain(0);
+  {
+    const FlushSubnormals flush;  // the calling thread's own mode comes back after its share of the job
+    drain(0);
+  }
   std::unique_lock<std::mutex> lk(m_);
   done_.wait(lk, [&] { return running_ == 0; });
   task_ = nullptr;

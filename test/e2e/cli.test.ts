@@ -98,6 +98,31 @@ describe('blindsight CLI', () => {
     const missing = await blindsight('calibrate', path.join(dir, 'nope.safetensors'), '--out', path.join(dir, 'never.json'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/ENOENT/);
+    expect(missing.stderr).not.toMatch(/ENOENT: ENOENT/);
+  });
+
+  it('bad layout files and option values get clear messages and consistent exit codes', async () => {
+    const nul = path.join(dir, 'null.json');
+    writeFileSync(nul, 'null');
+    const broken = path.join(dir, 'broken.json');
+    writeFileSync(broken, '{"segments": [');
+    const zeroLength = path.join(dir, 'zero.json');
+    writeFileSync(zeroLength, JSON.stringify([{ kind: 'text', length: 0 }]));
+    for (const file of [nul, broken, zeroLength]) {
+      const r = await blindsight('inspect', '--layout', file, '--plan-out', path.join(dir, 'never.svg'));
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/^blindsight: BAD_SEGMENTS: /);
+      expect(r.stderr).toContain(file); // the message names the file
+    }
+    const good = path.join(dir, 'good.json');
+    writeFileSync(good, JSON.stringify([{ kind: 'text', length: 10 }, { kind: 'image', length: 30 }]));
+    // A value of the wrong form and a value out of range are both usage mistakes.
+    for (const value of ['0', 'abc', '12', '1024']) {
+      const r = await blindsight('inspect', '--layout', good, '--block-m', value, '--plan-out', path.join(dir, 'never.svg'));
+      expect(r.code, `--block-m ${value}: ${r.stderr}`).toBe(2);
+    }
+    const ok = await blindsight('inspect', '--layout', good, '--block-m', '16', '--plan-out', path.join(dir, 'fine.svg'));
+    expect(ok.code, ok.stderr).toBe(0);
   });
 
   it('the progress bar draws only on a terminal', () => {

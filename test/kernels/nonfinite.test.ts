@@ -143,3 +143,17 @@ describe('random positions of non-finite values', () => {
     }
   });
 });
+
+describe('subnormals', () => {
+  it('the kernels flush subnormals, and the calling thread gets its IEEE mode back', () => {
+    const L = Layout.fromSegments(SEGS);
+    const plan = MaskPlan.build(L);
+    const t = randomQkv(31, L.numTokens, H, KV, D);
+    const tiny = t.v.map((x) => x * 1e-39); // subnormal in f32
+    const { out } = attentionSync({ q: t.q, k: t.k, v: tiny, plan, heads: mixed(), numHeads: H, numKvHeads: KV, headDim: D });
+    expect(out.every((x) => Number.isFinite(x) && Math.abs(x) < 1e-30)).toBe(true);
+    // Subnormal doubles still work in JS after the call (a flush-to-zero mode left behind would make this 0).
+    const two = Number(String(2));
+    expect(Number.MIN_VALUE * two).toBe(1e-323);
+  });
+});

@@ -82,3 +82,11 @@ describe('Layout.fromTokenIds', () => {
     expect(() => Layout.fromTokenIds([1], 'llava' as never)).toThrow(BlindsightError);
   });
 });
+
+describe('the token limit', () => {
+  it('a layout holds at most 2^30 tokens, refused before anything is allocated', async () => {
+    const { MAX_TOKENS } = await import('../../dist/index.js');
+    expect(MAX_TOKENS).toBe(2 ** 30);
+    expect(() => Layout.fromSegments([{ kind: 'text', length: 2 ** 29 }, { kind: 'image', length: 2 ** 29 + 1 }])).toThrow(expect.objectContaining({ code: 'TOO_MANY_TOKENS' }));
+  });
+});

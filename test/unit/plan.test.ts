@@ -143,3 +143,23 @@ describe('MaskPlan', () => {
     expect(plan.bytes).toBeLessThan(200 * plan.numQueryBlocks * 4);
   });
 });
+
+describe('dispose', () => {
+  it('releases the plan; using it afterwards is DISPOSED, calls already running finish', async () => {
+    const { attention, attentionSync, PromptAttention, HeadPolicy } = await import('../../dist/index.js');
+    const layout = Layout.fromSegments([{ kind: 'text', length: 40 }, { kind: 'image', length: 300 }]);
+    const plan = MaskPlan.build(layout);
+    const n = layout.numTokens;
+    const args = { q: new Float32Array(n * 2 * 16).fill(0.1), k: new Float32Array(n * 16).fill(0.2), v: new Float32Array(n * 16).fill(0.3), plan, heads: ['dense', 'sink'] as const, numHeads: 2, numKvHeads: 1, headDim: 16 };
+    const running = attention({ ...args, heads: [...args.heads] });
+    plan.dispose();
+    expect((await running).out.every(Number.isFinite)).toBe(true);
+    for (const use of [() => plan.stats('dense'), () => plan.blocks('dense'), () => attentionSync({ ...args, heads: [...args.heads] })])
+      expect(use).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    // The layout is unaffected: a new plan of it works.
+    expect(MaskPlan.build(layout).stats('dense').keptRatio).toBe(1);
+    const hook = PromptAttention.create(layout, HeadPolicy.uniform(1, 2, 'dense'), { numHeads: 2, numKvHeads: 1, headDim: 16 });
+    hook.dispose();
+    expect(() => hook.layer(0).forwardSync(args.q, args.k, args.v)).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+});

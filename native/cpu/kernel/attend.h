@@ -42,7 +42,7 @@ bool ownTokenNonFinite(const S& s) {
 // g % blockRows of head g / blockRows. A single head's passes are the block's rows in kLanes steps.
 template <DType In, bool Dot>
 void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
-             const uint64_t* masks, Scratch& scratch) {
+             const BlockMasks& masks, Scratch& scratch) {
   ItemState<In, Dot> s(plan, p, kv, stack, qbIndex, masks, scratch);
   const BlockSpans spans = plan.spans(s.cat, qbIndex);
   const int32_t lanes = stack.count * s.blockRows;
@@ -68,7 +68,7 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
 }  // namespace kernel
 
 void attendBlock(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack, int32_t qbIndex,
-                 const uint64_t* masks, Scratch& scratch) {
+                 const BlockMasks& masks, Scratch& scratch) {
   switch (p.inputType) {
     case DType::F32: kernel::runItem<DType::F32, false>(plan, p, kv, stack, qbIndex, masks, scratch); break;
     case DType::F16: kernel::runItem<DType::F16, false>(plan, p, kv, stack, qbIndex, masks, scratch); break;

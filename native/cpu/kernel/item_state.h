@@ -10,6 +10,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "../../core/block_verdicts.h"
 #include "../../core/plan.h"
 #include "../../core/problem.h"
 #include "../kernel.h"
@@ -48,10 +49,13 @@ struct ItemState {
   // This KV head's non-finite k / v rows (KvView::nonFinite), or null.
   const uint8_t* nonFiniteKv;
   bool streamed = false;
-  // This (category, query block)'s partial-tile masks from TileMasks (null when it has no partial key), and for
-  // stacked heads the pass's copy with each key's row mask repeated in every head's lane range.
-  const uint64_t* masks;
-  int64_t partialKeys = 0;
+  // Which keys every row of the block sees alike (core/block_verdicts.h), with the layout's per-token classes; the
+  // rest have row masks stored by TileMasks, and for stacked heads the pass's copy with each key's row mask repeated
+  // in every head's lane range.
+  const BlockVerdicts verdicts;
+  const int32_t* imageIds;
+  const uint8_t* sinkFlags;
+  const BlockMasks masks;
   uint64_t* laneMasks = nullptr;
 
   // The current pass: `rows` lanes in `vecs` vectors; lane i is row laneToken[i] of head laneHead[i].
@@ -67,7 +71,7 @@ struct ItemState {
   uint32_t* pp;
 
   ItemState(const Plan& plan_, const AttentionProblem& p_, const KvView& kv_, const HeadStack& stack_, int32_t qbIndex_,
-            const uint64_t* masks_, Scratch& scratch)
+            const BlockMasks& masks_, Scratch& scratch)
       : plan(plan_), p(p_), kv(kv_), stack(stack_), qbIndex(qbIndex_), qb(plan_.queryBlocks()[qbIndex_]),
         cat(stack_.category), d(p_.headDim), dp(roundUp(p_.headDim, W)), vpStride(roundUp(p_.headDim, 32)),
         blockRows(qb.end - qb.begin), qStride(static_cast<int64_t>(p_.numHeads) * p_.headDim),
@@ -80,9 +84,9 @@ struct ItemState {
         nonFiniteKv(kv_.nonFinite ? kv_.nonFinite + static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) *
                                                          plan_.layout().numTokens()
                                   : nullptr),
-        masks(masks_) {
-    partialKeys = blockTotals(plan.spans(cat, qbIndex), kKeyTile).partialKeys;
-    if (stack.count > 1 && partialKeys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(partialKeys));
+        verdicts(stack_.category, plan_.options().mask, qb.begin, qb.end, plan_.layout().imageIds()[qb.begin]),
+        imageIds(plan_.layout().imageIds().data()), sinkFlags(plan_.layout().sinkFlags().data()), masks(masks_) {
+    if (stack.count > 1 && masks.keys > 0) laneMasks = scratch.laneMasks.get(static_cast<size_t>(masks.keys));
     const size_t rowBuf = rowBufferFloats();
     const size_t tileRows = static_cast<size_t>(kKeyTile) * rowBuf;
     float* base = scratch.floats.get(static_cast<size_t>(d) * kLanes + static_cast<size_t>(kKeyTile) * kLanes +
