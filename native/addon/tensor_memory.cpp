@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 #endif
 
+#include "../cpu/aligned_memory.h"
 #include "js_errors.h"
 
 namespace bs::addon {
@@ -38,7 +39,7 @@ Pool& pool() {
 
 void* allocate(size_t capacity) {
   const size_t align = capacity >= kHugePage ? kHugePage : 64;
-  void* p = std::aligned_alloc(align, (capacity + align - 1) / align * align);
+  void* p = cpu::alignedAlloc(align, capacity);
   if (!p) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   // Large outputs are written once per call: huge pages cut the page-table work of touching them.
@@ -99,7 +100,7 @@ NativeBlock::~NativeBlock() {
   std::lock_guard<std::mutex> lk(p.m);
   if (capacity_ <= kPoolBytes) {
     while (!p.free.empty() && (p.free.size() >= kPoolBlocks || p.bytes + capacity_ > kPoolBytes)) {
-      std::free(p.free.front().data);  // the oldest goes first
+      cpu::alignedFree(p.free.front().data);  // the oldest goes first
       p.bytes -= p.free.front().capacity;
       p.free.erase(p.free.begin());
     }
@@ -107,7 +108,7 @@ NativeBlock::~NativeBlock() {
     p.bytes += capacity_;
     return;
   }
-  std::free(data_);
+  cpu::alignedFree(data_);
 }
 
 ElementView elementView(const Args& a, const char* name, DType type) {

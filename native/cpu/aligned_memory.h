@@ -9,15 +9,18 @@
 
 namespace bs::cpu {
 
-// bytes is rounded up to a multiple of 64; returns null when out of memory. Release with alignedFree.
-inline void* alignedAlloc64(size_t bytes) {
-  const size_t rounded = (bytes + 63) / 64 * 64;
+// align a power of two; bytes is rounded up to a multiple of it; returns null when out of memory. Release with
+// alignedFree.
+inline void* alignedAlloc(size_t align, size_t bytes) {
+  const size_t rounded = (bytes + align - 1) / align * align;
 #if defined(_WIN32)
-  return _aligned_malloc(rounded, 64);
+  return _aligned_malloc(rounded, align);
 #else
-  return std::aligned_alloc(64, rounded);
+  return std::aligned_alloc(align, rounded);
 #endif
 }
+
+inline void* alignedAlloc64(size_t bytes) { return alignedAlloc(64, bytes); }
 
 inline void alignedFree(void* p) {
 #if defined(_WIN32)
