@@ -1,5 +1,6 @@
 #include "cpu_features.h"
 
+#include <cstddef>
 #include <cstdint>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -12,15 +13,24 @@
 #elif defined(__aarch64__) || defined(_M_ARM64)
 #if defined(__linux__)
 #include <sys/auxv.h>
-#elif defined(__APPLE__)
-#include <sys/sysctl.h>
 #elif defined(_WIN32)
 #include <windows.h>
 #endif
 #endif
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
 
 namespace bs::cpu {
 namespace {
+
+#if defined(__APPLE__)
+bool sysctlFlag(const char* name) {
+  int value = 0;
+  std::size_t size = sizeof value;
+  return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
+}
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 struct Regs {
@@ -60,7 +70,12 @@ CpuFeatures detect() {
   if (!bit(l1.ecx, 27) || !bit(l1.ecx, 28)) return f;  // OSXSAVE, AVX
   const uint64_t xcr = xcr0();
   const bool ymmSaved = (xcr & 0x6) == 0x6;     // SSE and AVX state
-  const bool zmmSaved = (xcr & 0xe6) == 0xe6;   // plus opmask, ZMM_Hi256, Hi16_ZMM
+  bool zmmSaved = (xcr & 0xe6) == 0xe6;   // plus opmask, ZMM_Hi256, Hi16_ZMM
+#if defined(__APPLE__)
+  // macOS turns the AVX-512 state on for a thread at its first AVX-512 instruction, so XCR0 lacks it until then; the
+  // kernel says whether it supports that through sysctl.
+  if (!zmmSaved) zmmSaved = sysctlFlag("hw.optional.avx512f");
+#endif
   if (!ymmSaved || maxLeaf < 7) return f;
   const Regs l7 = cpuid(7, 0);
   f.fma = bit(l1.ecx, 12);
@@ -76,14 +91,6 @@ CpuFeatures detect() {
   return f;
 }
 #elif defined(__aarch64__) || defined(_M_ARM64)
-#if defined(__APPLE__)
-bool sysctlFlag(const char* name) {
-  int value = 0;
-  size_t size = sizeof value;
-  return sysctlbyname(name, &value, &size, nullptr, 0) == 0 && value != 0;
-}
-#endif
-
 CpuFeatures detect() {
   CpuFeatures f;
 #if defined(__linux__)
