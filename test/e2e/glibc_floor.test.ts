@@ -1,8 +1,8 @@
 /**
  * The Linux prebuilds' floor: a prebuild must load on glibc 2.28 (Node 20's own floor: Debian 10, Ubuntu 20.04,
  * RHEL 8) whatever libstdc++ the system has. scripts/prebuild.mjs links libstdc++ statically and pins the glibc symbols
- * whose default version on the build machine is newer (native/compat/glibc_floor.c); this test builds the prebuilds
- * (linux-x64, and linux-arm64 where Debian's cross compiler is installed), reads the versions of every symbol they
+ * whose default version on the build machine is newer (native/compat/glibc_floor.c); this test builds the prebuild
+ * (this machine's architecture, more with BLINDSIGHT_FLOOR_ARCHES), reads the versions of every symbol they
  * import with objdump, and fails on anything newer than the floor. Where .ci/run made an older Debian root
  * (.cache/oldroot/<arch>, Debian 11 with glibc 2.31, by debootstrap), the same Node loads the prebuild against that
  * root's C library and runs a call. Under emulation (scripts/arm64-tests.mjs) it checks the arm64 prebuild the tests
@@ -26,13 +26,18 @@ const objdumpFor = (arch: string) => {
   const candidates = [`${TRIPLE[arch]}-objdump`, ...(own && process.arch === arch && !emulatedPrebuild ? ['objdump'] : [])];
   return candidates.find((t) => which(t));
 };
+// This machine's architecture; BLINDSIGHT_FLOOR_ARCHES=x64,arm64 adds cross-compiled ones (Debian's cross compilers).
+// .ci/run checks linux-arm64 in its emulated run instead, on the prebuild those tests load, which saves a build here.
+const wanted = (process.env.BLINDSIGHT_FLOOR_ARCHES || process.arch).split(',').filter((a) => TRIPLE[a]);
 const arches = linux
   ? emulatedPrebuild
     ? ['arm64']
-    : ['x64', 'arm64'].filter((a) => a === process.arch || (which(`${TRIPLE[a]}-g++`) && objdumpFor(a)))
+    : wanted.filter((a) => {
+        const ok = a === process.arch || Boolean(which(`${TRIPLE[a]}-g++`) && objdumpFor(a));
+        if (!ok) console.warn(`SKIPPING the linux-${a} prebuild floor: g++-${TRIPLE[a]!.replace(/_/g, '-')} / binutils not installed`);
+        return ok;
+      })
   : [];
-if (linux && !emulatedPrebuild && !arches.includes('arm64'))
-  console.warn('SKIPPING the linux-arm64 prebuild floor: g++-aarch64-linux-gnu / binutils-aarch64-linux-gnu not installed');
 
 /** Parses `objdump -T` and `objdump -p` output: the versioned imports and the libraries the binary needs. */
 function inspect(objdump: string, file: string) {
