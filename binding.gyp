@@ -4,9 +4,19 @@
   # native/cpu/isa_levels.json, which cmake/libblindsight.cmake reads too. native/cpu/isa.cpp picks a level at run time
   # from the CPU's features.
   "variables": {
+    # 1 in the Linux prebuilds (scripts/prebuild.mjs sets BLINDSIGHT_GLIBC_FLOOR=1): libstdc++ linked statically and
+    # glibc symbols pinned to versions glibc 2.28 has (native/compat/glibc_floor.c).
+    "bs_glibc_floor": "<!(node -p \"process.env.BLINDSIGHT_GLIBC_FLOOR === '1' ? 1 : 0\")",
     "isa_flags_avx2": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx2').flags.gcc.join(' ')\")"],
     "isa_flags_avx512": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512').flags.gcc.join(' ')\")"],
-    "isa_flags_avx512bf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512bf16').flags.gcc.join(' ')\")"]
+    "isa_flags_avx512bf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512bf16').flags.gcc.join(' ')\")"],
+    "isa_flags_neon": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'neon').flags.gcc.join(' ')\")"],
+    "isa_flags_neonbf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'neonbf16').flags.gcc.join(' ')\")"],
+    "isa_msvc_avx2": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx2').flags.msvc.join(' ')\")"],
+    "isa_msvc_avx512": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512').flags.msvc.join(' ')\")"],
+    "isa_msvc_avx512bf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'avx512bf16').flags.msvc.join(' ')\")"],
+    "isa_msvc_neon": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'neon').flags.msvc.join(' ')\")"],
+    "isa_msvc_neonbf16": ["<!@(node -p \"require('./native/cpu/isa_levels.json').levels.find((l) => l.name === 'neonbf16').flags.msvc.join(' ')\")"]
   },
   "target_defaults": {
     "cflags_cc": ["-std=c++20", "-O3", "-fvisibility=hidden"],
@@ -30,10 +40,11 @@
       "target_name": "bs_level_avx2",
       "type": "static_library",
       "conditions": [
-        ["target_arch=='x64' and OS!='win'", {
+        ["target_arch=='x64'", {
           "sources": ["native/cpu/levels/avx2.cpp"],
           "cflags_cc": ["<@(isa_flags_avx2)"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx2)"] }
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx2)"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["<@(isa_msvc_avx2)"] } }
         }]
       ]
     },
@@ -41,10 +52,11 @@
       "target_name": "bs_level_avx512",
       "type": "static_library",
       "conditions": [
-        ["target_arch=='x64' and OS!='win'", {
+        ["target_arch=='x64'", {
           "sources": ["native/cpu/levels/avx512.cpp"],
           "cflags_cc": ["<@(isa_flags_avx512)"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512)"] }
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512)"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["<@(isa_msvc_avx512)"] } }
         }]
       ]
     },
@@ -52,16 +64,41 @@
       "target_name": "bs_level_avx512bf16",
       "type": "static_library",
       "conditions": [
-        ["target_arch=='x64' and OS!='win'", {
+        ["target_arch=='x64'", {
           "sources": ["native/cpu/levels/avx512bf16.cpp"],
           "cflags_cc": ["<@(isa_flags_avx512bf16)"],
-          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512bf16)"] }
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_avx512bf16)"] },
+          "msvs_settings": { "VCCLCompilerTool": { "AdditionalOptions": ["<@(isa_msvc_avx512bf16)"] } }
+        }]
+      ]
+    },
+    {
+      "target_name": "bs_level_neon",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='arm64' and OS!='win'", {
+          "sources": ["native/cpu/levels/neon.cpp"],
+          "cflags_cc": ["<@(isa_flags_neon)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_neon)"] }
+        }]
+      ]
+    },
+    {
+      "target_name": "bs_level_neonbf16",
+      "type": "static_library",
+      "conditions": [
+        ["target_arch=='arm64' and OS!='win'", {
+          "sources": ["native/cpu/levels/neonbf16.cpp"],
+          "cflags_cc": ["<@(isa_flags_neonbf16)"],
+          "xcode_settings": { "OTHER_CPLUSPLUSFLAGS": ["-O3", "<@(isa_flags_neonbf16)"] }
         }]
       ]
     },
     {
       "target_name": "blindsight",
-      "dependencies": ["bs_level_generic", "bs_level_avx2", "bs_level_avx512", "bs_level_avx512bf16"],
+      "dependencies": [
+        "bs_level_generic", "bs_level_avx2", "bs_level_avx512", "bs_level_avx512bf16", "bs_level_neon", "bs_level_neonbf16"
+      ],
       "sources": [
         "native/core/layout.cpp",
         "native/core/call_ranges.cpp",
@@ -88,7 +125,19 @@
         "native/addon/addon.cpp"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"]
+      "defines": ["NODE_ADDON_API_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "conditions": [
+        ["OS=='linux' and bs_glibc_floor==1", {
+          "sources": ["native/compat/glibc_floor.c"],
+          "ldflags": [
+            "-static-libstdc++",
+            "-Wl,--wrap=pthread_create,--wrap=pthread_detach,--wrap=pthread_join,--wrap=pthread_once",
+            "-Wl,--wrap=pthread_key_create,--wrap=__pthread_key_create,--wrap=pthread_key_delete",
+            "-Wl,--wrap=pthread_getspecific,--wrap=pthread_setspecific,--wrap=pthread_mutex_trylock",
+            "-Wl,--wrap=__libc_single_threaded,--wrap=arc4random"
+          ]
+        }]
+      ]
     }
   ]
 }

@@ -4,10 +4,10 @@
  * no compiler (the `install` script, node-gyp-build, loads a matching prebuild and compiles nothing).
  *
  *  - prebuilds/<platform>-<arch>/blindsight.node — the CPU addon, built by prebuildify (--napi --strip) for Node-API,
- *    so one binary serves every Node version this package supports. A Linux prebuild runs where the C and C++
- *    runtime libraries are at least as new as the build machine's (Debian 12 here: glibc 2.32 and GCC 12's
- *    libstdc++ symbols), so release prebuilds belong on the oldest distribution to be supported. (Linking libstdc++
- *    statically does not widen that here: its static archive needs glibc 2.36.)
+ *    so one binary serves every Node version this package supports. A Linux prebuild loads on glibc 2.28 or newer
+ *    with any libstdc++: it links libstdc++ statically and pins the few glibc symbols whose default version on the
+ *    build machine is newer (native/compat/glibc_floor.c, binding.gyp's bs_glibc_floor); test/e2e/glibc_floor.test.ts
+ *    checks the symbol versions.
  *  - prebuilds/<platform>-<arch>/cuda/<name>.node — the CUDA-enabled addon, copied here when one has been built into
  *    build-cuda/ (cmake-js; see cmake/cuda_addon.cmake) or named by BLINDSIGHT_CUDA_ADDON=<file>. It sits in a
  *    subfolder because node-gyp-build only considers the files directly in prebuilds/<platform>-<arch>/: the CUDA
@@ -16,7 +16,10 @@
  * package.json has no `build` script on purpose: npm would run this file as its pre-hook. `npm run compile` builds
  * the checkout.
  *
- * Options (after `--`): --skip-cuda (ignore build-cuda/), --quiet (less compiler output).
+ * Options (after `--`): --skip-cuda (ignore build-cuda/), --quiet (less compiler output), --arch <arch> (another
+ * architecture than this machine's: on Linux, arm64 on an x64 machine cross-compiles with Debian's
+ * g++-aarch64-linux-gnu, and x64 on arm64 with g++-x86-64-linux-gnu; the CUDA addon is then skipped), --out <dir>
+ * (write <dir>/prebuilds/<platform>-<arch>/ instead of the checkout's prebuilds/).
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -25,19 +28,27 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const args = new Set(process.argv.slice(2));
-const target = `${process.platform}-${process.arch}`;
-const outDir = path.join(root, 'prebuilds', target);
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const option = (name) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
+const arch = option('--arch') ?? process.arch;
+const cross = arch !== process.arch;
+const target = `${process.platform}-${arch}`;
+const outRoot = path.resolve(option('--out') ?? root);
+const outDir = path.join(outRoot, 'prebuilds', target);
+// The GNU triples of Debian's cross compilers (g++-aarch64-linux-gnu, g++-x86-64-linux-gnu).
+const TRIPLES = { arm64: 'aarch64-linux-gnu', x64: 'x86_64-linux-gnu' };
+if (cross && (process.platform !== 'linux' || !TRIPLES[arch])) fail(`cannot cross-compile for ${target} on ${process.platform}-${process.arch}`);
 
 rmSync(outDir, { recursive: true, force: true }); // no stale binaries from an earlier run end up in the tarball
 buildCpuAddon();
-if (!args.has('--skip-cuda')) copyCudaAddon();
+if (!args.has('--skip-cuda') && !cross) copyCudaAddon();
 for (const f of listFiles(outDir)) console.log(`prebuild: ${path.relative(root, f)} (${statSync(f).size} bytes)`);
 
 function buildCpuAddon() {
   // prebuildify compiles in its working directory and moves the result out of build/Release. Building in a copy of
   // the addon's sources leaves the checkout's own build (what `npm install` compiled) untouched.
-  const staging = path.join(root, 'build', 'prebuild-staging');
+  const staging = path.join(root, 'build', `prebuild-staging-${arch}`);
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   for (const entry of ['package.json', 'binding.gyp', 'native'])
@@ -45,10 +56,18 @@ function buildCpuAddon() {
   const prebuildify = createRequire(import.meta.url).resolve('prebuildify/bin.js');
   // An explicit target keeps prebuildify from asking for the headers of a newer Node than the one running: a
   // Node-API binary built against this Node's headers loads in every later Node.
-  const argv = [prebuildify, '--napi', '--strip', '--target', process.versions.node, '--cwd', staging, '--out', root];
-  if (args.has('--quiet')) argv.push('--quiet');
+  const pargv = [prebuildify, '--napi', '--strip', '--target', process.versions.node, '--arch', arch, '--cwd', staging, '--out', outRoot];
+  if (args.has('--quiet')) pargv.push('--quiet');
   const env = { ...process.env, JOBS: process.env.JOBS ?? 'max' };
-  const r = spawnSync(process.execPath, argv, { cwd: root, env, stdio: 'inherit' });
+  // The glibc floor: binding.gyp's bs_glibc_floor.
+  if (process.platform === 'linux') env.BLINDSIGHT_GLIBC_FLOOR = '1';
+  if (cross) {
+    const t = TRIPLES[arch];
+    Object.assign(env, { CC: `${t}-gcc`, CXX: `${t}-g++`, LINK: `${t}-g++`, AR: `${t}-ar`, PREBUILD_STRIP_BIN: `${t}-strip` });
+    for (const tool of [env.CXX, env.PREBUILD_STRIP_BIN])
+      if (spawnSync(tool, ['--version']).error) fail(`${tool} not found: install Debian's g++-${t.replace(/_/g, '-')}`);
+  }
+  const r = spawnSync(process.execPath, pargv, { cwd: root, env, stdio: 'inherit' });
   rmSync(staging, { recursive: true, force: true });
   if (r.status !== 0) fail(`prebuildify failed (exit ${r.status ?? r.signal})`);
 }

@@ -7,7 +7,7 @@ import { BlindsightError, rangeError, typeError, type BlindsightErrorCode, show 
 import { native } from '../core/native.js';
 
 /** The CPU kernel ISA levels (native/cpu/isa.h); cpuInfo().isas says which this machine runs. */
-export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16';
+export type CpuIsa = 'generic' | 'avx2' | 'avx512' | 'avx512bf16' | 'neon' | 'neonbf16';
 
 /** A tensor of the given element type: Float32Array for f32, Uint16Array of raw bits for f16 / bf16. */
 export type Tensor = Float32Array | Uint16Array;

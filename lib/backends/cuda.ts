@@ -85,7 +85,7 @@ export function cudaModule(): CudaModule {
     return cached;
   }
   try {
-    const addon = createRequire(import.meta.url)(found) as NativeCudaAddon;
+    const addon = createRequire(path.join(packageRoot, 'package.json'))(found) as NativeCudaAddon;
     cached = { addon, path: found, info: addon.cudaInfo() };
   } catch (e) {
     cached = { addon: null, reason: `the CUDA addon at ${found} failed to load: ${e instanceof Error ? e.message : String(e)}` };

@@ -34,7 +34,7 @@ const HELP = `usage: npm run bench -- [options]            one prompt, every hea
   --head-dim N          head dim (default 128)
   --repeats N           timed runs per row; the median is reported (default 3)
   --threads N           kernel threads (default: all cores)
-  --isa NAME            force a CPU kernel level: generic | avx2 | avx512 | avx512bf16
+  --isa NAME            force a CPU kernel level: generic | avx2 | avx512 | avx512bf16 (x64), neon | neonbf16 (arm64)
   --text-keys BOOL      sparse heads see text keys (default true)
   --no-check            skip the error check against the dense-masked computation
   --dtype f32|f16|bf16  input element type (default f32)

@@ -4,10 +4,10 @@
  * `npm install` compiled and an installed package its prebuild. BLINDSIGHT_PREBUILD=<dir> overrides the directory.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { BlindsightError } from './errors.js';
+import { packageRoot } from './package_root.js';
 
 export interface NativeCategoryStats {
   visiblePairs: number;
@@ -231,19 +231,18 @@ export interface NativeMassResult {
   imageQueries: number;
 }
 
-/** The package's root directory (this file is dist/core/native.js). */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { packageRoot };
 
 let cached: NativeAddon | undefined;
 let cachedPath: string | undefined;
 
 export function native(): NativeAddon {
   if (cached) return cached;
-  const require = createRequire(import.meta.url);
+  const require = createRequire(path.join(packageRoot, 'package.json'));
   let file: string | undefined;
   try {
     const nodeGypBuild = require('node-gyp-build') as { resolve(dir: string): string };
-    file = nodeGypBuild.resolve(packageRoot);
+    file = nodeGypBuild.resolve(process.env.BLINDSIGHT_PREBUILD || packageRoot);
     cached = require(file) as NativeAddon;
     cachedPath = file;
   } catch (e) {
@@ -276,7 +275,7 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     'Possible solutions:',
   ];
   const buildFromSource = [
-    '- Build it from source (needs python3, make and a C++20 compiler such as g++ >= 10 or clang >= 13):',
+    `- Build it from source (needs ${buildPrerequisites(process.platform)}):`,
     '    npm rebuild blindsight --build-from-source',
     '  (in a checkout of the repository: npm run build:native)',
   ];
@@ -289,7 +288,7 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     const shipped = prebuiltTargets();
     lines.push(
       shipped.length > 0
-        ? `- This package ships prebuilt binaries for ${shipped.join(', ')} only; on ${target} it must be compiled.`
+        ? `- This package ships prebuilt binaries for ${shipped.join(', ')} only (Linux ones need glibc >= 2.28); on ${target} it must be compiled.`
         : '- This copy of the package has no prebuilt binaries, so `npm install` must have compiled the addon.',
       '- If `npm install` ran with --ignore-scripts, the compile step was skipped: run `npm rebuild blindsight`.',
       ...buildFromSource,
@@ -312,6 +311,18 @@ export function loadFailureMessage(e: unknown, file: string | undefined): string
     '- See README.md, "Installing".',
   );
   return lines.join('\n');
+}
+
+/** What a source build needs on each platform (binding.gyp: node-gyp with a C++20 compiler). */
+export function buildPrerequisites(platform: string): string {
+  switch (platform) {
+    case 'darwin':
+      return 'python3 and the Xcode command line tools, `xcode-select --install`: Apple clang 14 or newer';
+    case 'win32':
+      return 'python3 and Visual Studio 2022 (or its Build Tools) with the "Desktop development with C++" workload';
+    default:
+      return 'python3, make and a C++20 compiler such as g++ >= 10 or clang >= 13';
+  }
 }
 
 function prebuiltTargets(): string[] {

@@ -112,7 +112,7 @@ class Builder {
     }
   }
 
-  void buildBlock(HeadCategory c, const QueryBlock& qb, const QuerySummary& s, Plan::CategoryPlan& cp) const {
+  void buildBlock(HeadCategory c, const QueryBlock& /*qb*/, const QuerySummary& s, Plan::CategoryPlan& cp) const {
     const auto& m = o_.mask;
     const bool sparse = c != HeadCategory::Dense;
     const bool denseRows = s.hasText || !sparse;

@@ -23,6 +23,8 @@ bool runs(Isa isa) {
     case Isa::Avx2: return avx2;
     case Isa::Avx512: return avx512;
     case Isa::Avx512Bf16: return avx512 && f.avx512bf16;
+    case Isa::Neon: return f.neon;
+    case Isa::NeonBf16: return f.neon && f.bf16;
   }
   return false;
 }
@@ -33,6 +35,8 @@ const char* needsOf(Isa isa) {
     case Isa::Avx2: return "x86-64 with AVX2, FMA and F16C";
     case Isa::Avx512: return "x86-64 with AVX-512 F/BW/VL/DQ, FMA and F16C";
     case Isa::Avx512Bf16: return "x86-64 with AVX-512 F/BW/VL/DQ, FMA, F16C and AVX512_BF16";
+    case Isa::Neon: return "AArch64 (Advanced SIMD)";
+    case Isa::NeonBf16: return "AArch64 with FEAT_BF16 (BFDOT)";
   }
   return "";
 }

@@ -13,16 +13,20 @@ namespace bs::cpu {
 // X(Enum, name): the levels of each architecture, lowest first. Every level of the build's architecture is compiled
 // in; the portable level exists everywhere.
 #define BS_ISA_LEVELS_X86(X) X(Avx2, avx2) X(Avx512, avx512) X(Avx512Bf16, avx512bf16)
+#define BS_ISA_LEVELS_ARM64(X) X(Neon, neon) X(NeonBf16, neonbf16)
 #define BS_ISA_LEVELS_PORTABLE(X) X(Generic, generic)
-#define BS_ISA_LEVELS_ALL(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_X86(X)
-// MSVC builds have only the portable level until binding.gyp and CMake give its x86 levels /arch flags.
-#if (defined(__x86_64__) || defined(_M_X64)) && !defined(_MSC_VER)
+#define BS_ISA_LEVELS_ALL(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_X86(X) BS_ISA_LEVELS_ARM64(X)
+#if defined(__x86_64__) || defined(_M_X64)
 #define BS_ISA_LEVELS_COMPILED(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_X86(X)
+#elif (defined(__aarch64__) || defined(_M_ARM64)) && !defined(_MSC_VER)
+// MSVC for ARM64 has no BFDOT intrinsics: Windows on ARM builds the portable level only.
+#define BS_ISA_LEVELS_COMPILED(X) BS_ISA_LEVELS_PORTABLE(X) BS_ISA_LEVELS_ARM64(X)
 #else
 #define BS_ISA_LEVELS_COMPILED(X) BS_ISA_LEVELS_PORTABLE(X)
 #endif
 
-// Numeric values are stable (the order above); avx512bf16 is avx512 plus AVX512_BF16 (vdpbf16ps for bf16 inputs).
+// Numeric values are stable (the order above); avx512bf16 is avx512 plus AVX512_BF16 (vdpbf16ps for bf16 inputs),
+// neonbf16 is neon plus FEAT_BF16 (BFDOT for bf16 inputs).
 enum class Isa : uint8_t {
 #define BS_ISA_ENUM(Enum, name) Enum,
   BS_ISA_LEVELS_ALL(BS_ISA_ENUM)

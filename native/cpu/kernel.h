@@ -17,6 +17,7 @@
 #include "../core/plan.h"
 #include "../core/problem.h"
 #include "work_order.h"
+#include "aligned_memory.h"
 
 namespace bs::cpu {
 
@@ -32,11 +33,11 @@ class AlignedBuffer {
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(o.data_), size_(o.size_) { o.data_ = nullptr, o.size_ = 0; }
-  ~AlignedBuffer() { std::free(data_); }
+  ~AlignedBuffer() { alignedFree(data_); }
   T* get(size_t n) {
     if (n > size_) {
-      std::free(data_);
-      data_ = static_cast<T*>(std::aligned_alloc(64, ((n * sizeof(T) + 63) / 64) * 64));
+      alignedFree(data_);
+      data_ = static_cast<T*>(alignedAlloc64(n * sizeof(T)));
       if (!data_) {
         size_ = 0;
         throw std::bad_alloc();

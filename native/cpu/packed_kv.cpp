@@ -10,7 +10,7 @@ namespace bs::cpu {
 namespace {
 
 Buffer alignedBuffer(size_t bytes) {
-  void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+  void* p = alignedAlloc64(bytes);
   if (!p) throw std::bad_alloc();
   return Buffer(static_cast<uint8_t*>(p));
 }

@@ -17,7 +17,7 @@
 namespace bs::cpu {
 
 struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
+  void operator()(void* p) const { alignedFree(p); }
 };
 using Buffer = std::unique_ptr<uint8_t, FreeDeleter>;
 

@@ -10,13 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type HeadCategory } from '../../dist/index.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions, type Segment } from '../oracle/reference.js';
 import { randomQkv } from '../helpers/tensors.js';
-import { buildLibblindsight, compileC, repoRoot, run, which } from '../helpers/toolchain.js';
+import { buildLibblindsight, cc, compileC, crossTriple, cxx, repoRoot, run, which } from '../helpers/toolchain.js';
 
 const TOL = 1e-5;
-const missing = ['cmake', 'cc'].filter((t) => !which(t));
+const missing = ['cmake', cc].filter((t) => !which(t));
 if (missing.length > 0) console.warn(`SKIPPING the C ABI tests: ${missing.join(' and ')} not found on PATH`);
-const python = which('python3');
-if (!python) console.warn('SKIPPING the Python ctypes example: python3 not found on PATH');
+// Under emulation the host's python3 cannot load a library of the emulated architecture.
+const python = crossTriple ? undefined : which('python3');
+if (!python) console.warn(`SKIPPING the Python ctypes example: ${crossTriple ? `libblindsight is built for ${crossTriple}` : 'python3 not found on PATH'}`);
 
 interface Problem {
   seed: number;
@@ -81,8 +82,8 @@ describe.skipIf(missing.length > 0)('C ABI: libblindsight from C', () => {
 
   it('the header is plain C99 and also compiles as C++', () => {
     const header = path.join(repoRoot, 'native/include/blindsight.h');
-    run('cc', ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-fsyntax-only', '-x', 'c', header]);
-    if (which('c++')) run('c++', ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-pedantic', '-fsyntax-only', '-x', 'c++', header]);
+    run(cc, ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-fsyntax-only', '-x', 'c', header]);
+    if (which(cxx)) run(cxx, ['-std=c++11', '-Wall', '-Wextra', '-Werror', '-pedantic', '-fsyntax-only', '-x', 'c++', header]);
   });
 
   it('reports every bad call with a status and per-thread text, never a crash; concurrent calls share a plan', () => {

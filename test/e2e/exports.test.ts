@@ -6,8 +6,9 @@ import { repoRoot, run } from '../helpers/toolchain.js';
 
 // The package's entry points as a user reaches them: a project with this checkout at node_modules/blindsight imports
 // 'blindsight', 'blindsight/calibrate' and 'blindsight/report', so Node (and TypeScript, for the types) resolve them
-// through package.json "exports" and nothing else. A wrong or missing path in the exports map fails here.
-// (install.test.ts does the same for the main entry against the packed tarball.)
+// through package.json "exports" and nothing else, from ES modules (import) and CommonJS (require) alike. A wrong or
+// missing path in the exports map fails here. (install.test.ts does the same for the main entry against the packed
+// tarball.)
 
 const ENTRIES: Record<string, string[]> = {
   blindsight: [
@@ -37,15 +38,19 @@ beforeAll(() => {
 afterAll(() => rmSync(app, { recursive: true, force: true }));
 
 describe('package entry points', () => {
-  it('package.json maps ".", "./calibrate" and "./report" to types and an ES module', () => {
+  it('package.json maps ".", "./calibrate" and "./report" to an ES module and a CommonJS module, each with its types', () => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
     expect(Object.keys(pkg.exports).sort()).toEqual(['.', './calibrate', './package.json', './report']);
     for (const key of ['.', './calibrate', './report']) {
-      const conditions = pkg.exports[key] as Record<string, string>;
-      expect(Object.keys(conditions)).toEqual(['types', 'import']);
-      // TypeScript falls back to the .d.ts next to the "import" file, so a wrong "types" path would go unnoticed below.
-      for (const file of Object.values(conditions)) expect(existsSync(path.join(repoRoot, file)), `${key}: ${file}`).toBe(true);
-      expect(conditions.types).toBe(conditions.import!.replace(/\.js$/, '.d.ts'));
+      const conditions = pkg.exports[key] as Record<string, Record<string, string>>;
+      expect(Object.keys(conditions)).toEqual(['import', 'require']);
+      for (const [condition, target] of Object.entries(conditions)) {
+        expect(Object.keys(target), `${key} ${condition}`).toEqual(['types', 'default']);
+        // TypeScript falls back to the .d.ts next to the file, so a wrong "types" path would go unnoticed below.
+        for (const file of Object.values(target)) expect(existsSync(path.join(repoRoot, file)), `${key}: ${file}`).toBe(true);
+        expect(target.types).toBe(target.default!.replace(/\.js$/, '.d.ts'));
+      }
+      expect(conditions.require!.default).toBe(conditions.import!.default!.replace('./dist/', './dist/cjs/'));
     }
   });
 
@@ -62,6 +67,31 @@ describe('package entry points', () => {
     };
     for (const [entry, names] of Object.entries(ENTRIES)) expect(out[entry], entry).toEqual([...names].sort());
     expect(internal, 'modules outside the exports map stay private').toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('each entry, required from a CommonJS file, exports the same names from the CommonJS build', () => {
+    writeFileSync(
+      path.join(app, 'names.cjs'),
+      `const out = {};\nfor (const e of ${JSON.stringify(Object.keys(ENTRIES))}) out[e] = Object.keys(require(e)).filter((k) => k !== '__esModule').sort();\n` +
+        `const files = ${JSON.stringify(Object.keys(ENTRIES))}.map((e) => require.resolve(e));\n` +
+        `let internal;\ntry { require('blindsight/dist/cjs/core/native.js'); internal = 'requirable'; } catch (e) { internal = e.code; }\n` +
+        `const { Layout, MaskPlan, cpuInfo } = require('blindsight');\n` +
+        `const plan = MaskPlan.build(Layout.fromSegments([[{ kind: 'text', length: 8 }, { kind: 'image', length: 40 }]]));\n` +
+        `console.log(JSON.stringify({ out, files, internal, kept: plan.stats(['sink']).keptRatio, isa: cpuInfo().defaultIsa }));\n`,
+    );
+    const r = JSON.parse(run(process.execPath, ['names.cjs'], { cwd: app }).trim().split('\n').pop()!) as {
+      out: Record<string, string[]>;
+      files: string[];
+      internal: string;
+      kept: number;
+      isa: string;
+    };
+    for (const [entry, names] of Object.entries(ENTRIES)) expect(r.out[entry], entry).toEqual([...names].sort());
+    for (const f of r.files) expect(f).toMatch(/[\\/]dist[\\/]cjs[\\/].*index\.js$/);
+    expect(r.internal).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+    expect(r.kept).toBeGreaterThan(0);
+    expect(r.kept).toBeLessThan(1);
+    expect(typeof r.isa).toBe('string');
   });
 
   it('TypeScript finds each entry\'s types through the same map', () => {
@@ -91,7 +121,24 @@ describe('package entry points', () => {
         files: ['use.ts'],
       }),
     );
+    // The same names from a CommonJS TypeScript file (.cts: `import x = require()` resolves the "require" types).
+    writeFileSync(
+      path.join(app, 'use-cjs.cts'),
+      [
+        `import bs = require('blindsight');`,
+        `import cal = require('blindsight/calibrate');`,
+        `import rep = require('blindsight/report');`,
+        `const heads: bs.HeadCategory[] = ['dense'];`,
+        `const shape: rep.ModelShape = rep.MODEL_SHAPES['qwen2-vl-7b'];`,
+        `const options: cal.CalibrateOptions = { tau: 0.9 };`,
+        `type A = bs.AttentionArgs['plan'];`,
+        `export const used = [bs.attention, bs.MaskPlan, cal.calibrate, rep.policyFlops, heads, shape, options] as const;`,
+        `export type { A };`,
+      ].join('\n') + '\n',
+    );
     const tsc = path.join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
+    const config = JSON.parse(readFileSync(path.join(app, 'tsconfig.json'), 'utf8'));
+    writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({ ...config, files: ['use.ts', 'use-cjs.cts'] }));
     expect(run(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: app }).trim()).toBe('');
   });
 });

@@ -26,6 +26,8 @@ let bareBin: string;
 function cleanEnv(PATH: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR ?? tmpdir() };
   if (process.env.npm_config_cache) env.npm_config_cache = process.env.npm_config_cache;
+  // Under emulation (scripts/arm64-tests.mjs): the emulator's settings, and the cross compilers a source build uses.
+  for (const k of ['QEMU_CPU', 'QEMU_LD_PREFIX', 'CC', 'CXX', 'LINK', 'AR']) if (process.env[k]) env[k] = process.env[k];
   return env;
 }
 
@@ -53,6 +55,22 @@ const a = await attention(args);
 const s = attentionSync(args);
 writeFileSync('out.bin', a.out); writeFileSync('lse.bin', a.lse); writeFileSync('out-sync.bin', s.out);
 console.log(JSON.stringify({ addon: nativeAddonPath() }));
+`;
+
+// The same from CommonJS: require() of the main entry and both subpaths resolves to the CommonJS build.
+const CHECK_CJS = `
+const { readFileSync, writeFileSync } = require('node:fs');
+const { Layout, MaskPlan, attentionSync, nativeAddonPath } = require('blindsight');
+const { calibrate } = require('blindsight/calibrate');
+const { policyFlops } = require('blindsight/report');
+if (typeof calibrate !== 'function' || typeof policyFlops !== 'function') throw new Error('subpath exports missing');
+const spec = JSON.parse(readFileSync('spec.json', 'utf8'));
+const f32 = (f) => { const b = readFileSync(f); return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); };
+const plan = MaskPlan.build(Layout.fromSegments(spec.segments));
+const s = attentionSync({ q: f32('q.bin'), k: f32('k.bin'), v: f32('v.bin'), plan, heads: spec.heads, numHeads: spec.numHeads,
+  numKvHeads: spec.numKvHeads, headDim: spec.headDim });
+writeFileSync('out-cjs.bin', s.out);
+console.log(JSON.stringify({ addon: nativeAddonPath(), entry: require.resolve('blindsight') }));
 `;
 
 // Loads the package and reports how loading failed, if it did.
@@ -96,12 +114,12 @@ describe('the packed tarball installs and runs without a compiler', () => {
 
   it('the tarball carries dist/, the sources, the C ABI build files, the docs and the prebuild, and nothing else', () => {
     const files = run('tar', ['tzf', tarball]).trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/attention/hook.js', 'dist/calibration/index.js',
-      'dist/calibration/index.d.ts', 'dist/report/index.js', 'dist/report/index.d.ts', 'binding.gyp', 'native/core/plan.cpp',
+    for (const f of ['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/attention/hook.js', 'dist/calibration/index.js',
+      'dist/calibration/index.d.ts', 'dist/report/index.js', 'dist/report/index.d.ts', 'binding.gyp', 'native/core/plan.cpp', 'native/compat/glibc_floor.c',
       'native/include/blindsight.h', 'native/capi/attention_api.cpp', 'native/cpu/isa_levels.json', 'docs/api.md', 'CMakeLists.txt', 'cmake/libblindsight.cmake', `prebuilds/${target}/blindsight.node`,
       `prebuilds/${target}/cuda/blindsight.node`])
       expect(files).toContain(f);
-    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|CMakeLists\.txt|docs\/[\w-]+\.md|dist\/.*\.(js|d\.ts)|native\/.*\.(h|cpp|cu|cuh)|native\/cpu\/isa_levels\.json|cmake\/.*|prebuilds\/.*\.node)$/;
+    const allowed = /^(package\.json|README\.md|LICENSE|binding\.gyp|CMakeLists\.txt|docs\/[\w-]+\.md|dist\/.*\.(js|d\.ts)|dist\/cjs\/package\.json|native\/.*\.(h|c|cpp|cu|cuh)|native\/cpu\/isa_levels\.json|cmake\/.*|prebuilds\/.*\.node)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
@@ -132,6 +150,13 @@ describe('the packed tarball installs and runs without a compiler', () => {
     expect(relL2(read('out.bin'), ref.out)).toBeLessThan(1e-5);
     expect(relL2(read('lse.bin'), ref.lse)).toBeLessThan(1e-5);
     expect(read('out-sync.bin')).toEqual(read('out.bin'));
+
+    // The same call from a CommonJS file: the CommonJS build, the same prebuilt binary, the same numbers.
+    writeFileSync(path.join(app, 'check.cjs'), CHECK_CJS);
+    const cjs = JSON.parse(run(process.execPath, ['check.cjs'], { cwd: app, env: cleanEnv(bareBin) }));
+    expect(cjs.addon).toBe(report.addon);
+    expect(cjs.entry).toBe(realpathSync(path.join(installed, 'dist/cjs/index.js')));
+    expect(read('out-cjs.bin')).toEqual(read('out-sync.bin'));
 
     // The README's Node example, run against the installed package.
     copyFileSync(path.join(repoRoot, 'examples/node/hook.mjs'), path.join(app, 'hook.mjs'));
@@ -172,6 +197,17 @@ describe('the packed tarball installs and runs without a compiler', () => {
       expect(r.message).toContain('--ignore-scripts');
     } finally {
       renameSync(`${prebuilds}.away`, prebuilds);
+    }
+    // A package whose prebuilds are all for other platforms: the message lists them.
+    const other = path.join(prebuilds, 'sunos-x64');
+    renameSync(path.join(prebuilds, target), other);
+    try {
+      const r = probe();
+      expect(r).toMatchObject({ ok: false, code: 'NATIVE_LOAD_FAILED' });
+      expect(r.message).toContain(`ships prebuilt binaries for sunos-x64 only (Linux ones need glibc >= 2.28); on ${target} it must be compiled`);
+      expect(r.message).toContain('npm rebuild blindsight --build-from-source');
+    } finally {
+      renameSync(other, path.join(prebuilds, target));
     }
     const binary = path.join(prebuilds, target, 'blindsight.node');
     copyFileSync(binary, `${binary}.good`);

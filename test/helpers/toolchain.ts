@@ -24,12 +24,25 @@ export function run(cmd: string, args: string[], options: SpawnSyncOptions = {})
   return String(r.stdout);
 }
 
-export const capiBuildDir = path.join(repoRoot, 'build-capi');
+/**
+ * BLINDSIGHT_CROSS=<GNU triple> (set by scripts/arm64-tests.mjs, which runs the tests under qemu-user): the C ABI is
+ * built and its C programs compiled with that triple's cross compilers (Debian's g++-aarch64-linux-gnu), into a
+ * build folder of their own; the programs run through the emulator like the Node that runs the tests.
+ */
+export const crossTriple = process.env.BLINDSIGHT_CROSS || undefined;
+/** The C compiler the tests compile C programs with. */
+export const cc = crossTriple ? `${crossTriple}-gcc` : 'cc';
+export const cxx = crossTriple ? `${crossTriple}-g++` : 'c++';
+
+export const capiBuildDir = path.join(repoRoot, crossTriple ? `build-capi-${crossTriple}` : 'build-capi');
 
 /** Configures (once) and builds libblindsight with CMake into build-capi/; incremental after the first time. */
 export function buildLibblindsight(): string {
+  const cross = crossTriple
+    ? [`-DCMAKE_SYSTEM_NAME=Linux`, `-DCMAKE_SYSTEM_PROCESSOR=${crossTriple.split('-')[0]}`, `-DCMAKE_C_COMPILER=${cc}`, `-DCMAKE_CXX_COMPILER=${cxx}`]
+    : [];
   if (!existsSync(path.join(capiBuildDir, 'CMakeCache.txt')))
-    run('cmake', ['-S', repoRoot, '-B', capiBuildDir, '-DCMAKE_BUILD_TYPE=Release']);
+    run('cmake', ['-S', repoRoot, '-B', capiBuildDir, '-DCMAKE_BUILD_TYPE=Release', ...cross]);
   run('cmake', ['--build', capiBuildDir, '-j', '2']);
   const lib = ['libblindsight.so', 'libblindsight.dylib'].map((f) => path.join(capiBuildDir, f)).find(existsSync);
   if (!lib) throw new Error(`cmake built no libblindsight in ${capiBuildDir}`);
@@ -40,7 +53,7 @@ export function buildLibblindsight(): string {
 export function compileC(source: string, name: string): string {
   const out = path.join(capiBuildDir, 'tests', name);
   mkdirSync(path.dirname(out), { recursive: true });
-  run('cc', [
+  run(cc, [
     '-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-O2',
     '-I', path.join(repoRoot, 'native', 'include'),
     path.join(repoRoot, source),

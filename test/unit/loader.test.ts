@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadFailureMessage } from '../../dist/core/native.js';
+import { buildPrerequisites, loadFailureMessage } from '../../dist/core/native.js';
 
 // The loader's advice for failures that cannot be staged on this machine (test/e2e/install.test.ts stages the others).
 describe('native loader failure message', () => {
@@ -22,6 +22,14 @@ describe('native loader failure message', () => {
   it('another architecture', () => {
     const m = loadFailureMessage(coded('/x/blindsight.node: invalid ELF header', 'ERR_DLOPEN_FAILED'), '/x/blindsight.node');
     expect(m).toContain('built for another platform or architecture');
+  });
+
+  it('says what a source build needs on each platform', () => {
+    expect(buildPrerequisites('linux')).toContain('C++20 compiler');
+    expect(buildPrerequisites('darwin')).toContain('xcode-select --install');
+    expect(buildPrerequisites('win32')).toContain('Visual Studio 2022');
+    const m = loadFailureMessage(new Error('No native build was found'), undefined);
+    expect(m).toContain(`- Build it from source (needs ${buildPrerequisites(process.platform)}):`);
   });
 
   it('names the platform and Node-API version it looked for', () => {

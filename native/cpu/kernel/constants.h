@@ -19,7 +19,9 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Register blocking. AVX-512 (32 zmm): Q.K^T holds 4 keys x 4 row vectors (16 accumulators + 4 Q^T vectors; a K
 // element is an embedded broadcast), fewer row vectors take 8 keys; P.V holds 4 rows x 4 d-vectors (16 + 4 V).
 // AVX2 (16 ymm): 2 keys x 4 row vectors or 4 x 2 or 8 x 1 (8 accumulators + Q^T + one broadcast register);
-// P.V 2 rows x 4 d-vectors. Key groups of 4 / 8 divide the 64-key tile, so full tiles have no remainder.
+// P.V 2 rows x 4 d-vectors. NEON (32 q registers of 4 lanes): 4 keys x 4 row vectors or 8 x 2 (16 accumulators + 4
+// Q^T vectors + broadcasts), P.V 4 rows x 4 d-vectors. Key groups of 4 / 8 divide the 64-key tile, so full tiles have
+// no remainder.
 #if defined(__AVX512F__)
 constexpr int kQkMaxVecs = 4;
 constexpr int qkKeys(int vecs) { return vecs >= 4 ? 4 : 8; }
@@ -28,6 +30,10 @@ constexpr int kPvRows = 4, kPvVecs = 4;
 constexpr int kQkMaxVecs = 4;
 constexpr int qkKeys(int vecs) { return vecs >= 3 ? 2 : vecs == 2 ? 4 : 8; }
 constexpr int kPvRows = 2, kPvVecs = 4;
+#elif defined(BS_SIMD_NEON)
+constexpr int kQkMaxVecs = 4;
+constexpr int qkKeys(int vecs) { return vecs >= 3 ? 4 : 8; }
+constexpr int kPvRows = 4, kPvVecs = 4;
 #else
 constexpr int kQkMaxVecs = 2;
 constexpr int qkKeys(int) { return 4; }

@@ -46,7 +46,15 @@ inline void qkBf16Keys(const uint32_t* qp, int d2, const uint32_t* const* krow, 
 }
 
 inline void qkBf16(const uint32_t* qp, int d2, const uint32_t* const* krow, int n, float* st, int vecs) {
-  withCount<4>(vecs, [&](auto vc) { qkBf16Keys<decltype(vc)::value>(qp, d2, krow, n, st); });
+  if constexpr (kLanes / W <= 4) {
+    withCount<4>(vecs, [&](auto vc) { qkBf16Keys<decltype(vc)::value>(qp, d2, krow, n, st); });
+  } else {
+    // Narrower vectors (NEON: 16 per pass) take the pass in groups of kQkMaxVecs row vectors, as qkF32 does.
+    for (int u0 = 0; u0 < vecs; u0 += kQkMaxVecs)
+      withCount<kQkMaxVecs>(std::min(kQkMaxVecs, vecs - u0), [&](auto vc) {
+        qkBf16Keys<decltype(vc)::value>(qp + u0 * W, d2, krow, n, st + u0 * W);
+      });
+  }
 }
 
 // pp: P^T as key pairs, [n/2][kLanes] of (P[2j][row], P[2j+1][row]); vp: V as key pairs, [n/2][vpStride].

@@ -1,10 +1,12 @@
 // The vector vocabulary the CPU kernels are written in, for the ISA level of the translation unit that includes it
-// (each levels/<level>.cpp is compiled with its own -m flags, so __AVX512F__ / __AVX2__ tell which one this is).
+// (each levels/<level>.cpp is compiled with its own -m flags, so __AVX512F__ / __AVX2__ tell which one this is; on
+// AArch64, where every level has NEON, the NEON levels' files define BS_SIMD_NEON and the bf16 one adds +bf16).
 // Every level offers the same names, so the kernels are written once:
 //   V, W (lanes): zero, load, store, stream, streamFence, set1, fma(a, b, c) = a*b + c, mul, add, sub, max, min,
 //   exp2, keepLanes, hsum, and row conversions between f32 and f16 / bf16;
 //   V8 (8 lanes, a ymm register on x86): the 8 x 8 transposes the query prologue uses;
-//   on AVX-512, H (a half vector) for the last 8 rows of a pass; on AVX512_BF16, the bf16 pair products.
+//   on AVX-512, H (a half vector) for the last 8 rows of a pass; on AVX512_BF16 and FEAT_BF16, the bf16 pair
+//   products.
 // Intrinsics appear only in the files of this folder.
 #pragma once
 #include <cstdint>
@@ -14,6 +16,9 @@
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if defined(BS_SIMD_NEON) && !defined(__aarch64__) && !defined(_M_ARM64)
+#error "BS_SIMD_NEON levels exist on AArch64 only"
 #endif
 
 #ifndef BS_ISA_NS
@@ -42,11 +47,16 @@ constexpr float kExpFloor = -127.0f;
 #include "simd_avx512.h"
 #elif defined(__AVX2__)
 #include "simd_avx2.h"
+#elif defined(BS_SIMD_NEON)
+#include "simd_neon.h"
 #else
 #include "simd_generic.h"
 #endif
 #if defined(__AVX512BF16__)
 #include "simd_bf16.h"
+#endif
+#if defined(BS_SIMD_NEON) && defined(__ARM_FEATURE_BF16_VECTOR_ARITHMETIC)
+#include "simd_neon_bf16.h"
 #endif
 // BS_SIMD_HALF (the half vector H) and BS_SIMD_DOT_BF16 (the bf16 pair products) tell what the level offers.
 #ifndef BS_SIMD_HALF

@@ -10,20 +10,16 @@ namespace bs::cpu::BS_ISA_NS::simd {
 using P = __m512i;
 inline P loadP(const uint32_t* p) { return _mm512_loadu_si512(p); }
 inline void storeP(uint32_t* p, P v) { _mm512_storeu_si512(p, v); }
-inline P set1P(uint32_t pair) { return _mm512_set1_epi32(static_cast<int>(pair)); }
-// clang 16 crashes in its VectorCombine pass on the <32 x bfloat> loads that the intrinsics' bf16 vector types
-// become in the attention kernel (GCC is fine); under clang the instruction is written as inline assembly on plain
-// integer vectors, which keeps bfloat types out of the IR.
+inline P set1P(uint32_t pair) {
+  P r = _mm512_set1_epi32(static_cast<int>(pair));
 #if defined(__clang__)
-inline V dotPairs(V acc, P a, P b) {
-  __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
-  return acc;
+  // clang 16's VectorCombine pass recurses without end (and crashes at -O1 and up) on this splat once it is bitcast to
+  // a bf16 vector for vdpbf16ps in the register-blocked products; an empty asm hides the splat from it. The broadcast
+  // stays one load-broadcast per key; GCC sees no change.
+  __asm__("" : "+v"(r));
+#endif
+  return r;
 }
-inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
-  __asm__("vdpbf16ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b));
-  return acc;
-}
-#else
 inline V dotPairs(V acc, P a, P b) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(a), reinterpret_cast<__m512bh>(b));
 }
@@ -31,7 +27,6 @@ inline V dotPairs(V acc, P a, P b) {
 inline V8 dotPairs8(V8 acc, V8 a, V8 b) {
   return _mm256_dpbf16_ps(acc, reinterpret_cast<__m256bh>(a), reinterpret_cast<__m256bh>(b));
 }
-#endif
 
 // 8 words of bf16 pairs with both halves' signs flipped (a negative score scale folded into Q^T, exactly).
 inline V8 flipPairSigns8(V8 a) { return _mm256_xor_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80008000u)))); }
