@@ -134,7 +134,8 @@
             "-Wl,--wrap=pthread_create,--wrap=pthread_detach,--wrap=pthread_join,--wrap=pthread_once",
             "-Wl,--wrap=pthread_key_create,--wrap=__pthread_key_create,--wrap=pthread_key_delete",
             "-Wl,--wrap=pthread_getspecific,--wrap=pthread_setspecific,--wrap=pthread_mutex_trylock",
-            "-Wl,--wrap=__libc_single_threaded,--wrap=arc4random"
+            "-Wl,--wrap=__libc_single_threaded,--wrap=arc4random",
+            "-Wl,--wrap=exp,--wrap=exp2,--wrap=log,--wrap=log2,--wrap=pow"
           ]
         }]
       ]

@@ -9,6 +9,7 @@
  * symbol versions and fails on anything newer than 2.28.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,27 @@ BS_HIDDEN int __wrap_pthread_key_delete(pthread_key_t k) { return bs_old_pthread
 BS_HIDDEN void* __wrap_pthread_getspecific(pthread_key_t k) { return bs_old_pthread_getspecific(k); }
 BS_HIDDEN int __wrap_pthread_setspecific(pthread_key_t k, const void* v) { return bs_old_pthread_setspecific(k, v); }
 BS_HIDDEN int __wrap_pthread_mutex_trylock(pthread_mutex_t* m) { return bs_old_pthread_mutex_trylock(m); }
+
+/* glibc 2.29 gave exp, exp2, log, log2 and pow new default versions (the same functions without the SVID error
+   handling); the old versions are still exported and compute the same values. The double-precision ones are used by
+   the calibration statistics; all five are pinned so that a new use cannot raise the floor. */
+BS_OLD(exp)
+BS_OLD(exp2)
+BS_OLD(log)
+BS_OLD(log2)
+BS_OLD(pow)
+
+double bs_old_exp(double);
+double bs_old_exp2(double);
+double bs_old_log(double);
+double bs_old_log2(double);
+double bs_old_pow(double, double);
+
+BS_HIDDEN double __wrap_exp(double x) { return bs_old_exp(x); }
+BS_HIDDEN double __wrap_exp2(double x) { return bs_old_exp2(x); }
+BS_HIDDEN double __wrap_log(double x) { return bs_old_log(x); }
+BS_HIDDEN double __wrap_log2(double x) { return bs_old_log2(x); }
+BS_HIDDEN double __wrap_pow(double x, double y) { return bs_old_pow(x, y); }
 
 /* glibc 2.32's flag that lets libstdc++ skip atomic reference counts in single-threaded processes. 0 = "maybe
    threaded": the counts are always atomic, which is what libstdc++ does when the C library lacks the flag. */
