@@ -74,7 +74,7 @@ MassResult attentionMass(const Plan& plan, const MassProblem& p, int threads, Is
   const std::vector<HeadCategory> dense(static_cast<size_t>(heads), HeadCategory::Dense);
   // v is never read; packKv copies it as it copies k.
   AttentionProblem problem{q, k, k, nullptr, nullptr, p.inputType, DType::F32, p.numHeads, p.numKvHeads, d,
-                           p.scale, dense.data()};
+                           p.scale, dense.data(), {}, {}, {}, {}, nullptr};  // contiguous, every token (set below)
   // The whole layout as queries and keys: one query piece per plan block, in block order.
   const CallRanges whole(L);
   problem.ranges = &whole;

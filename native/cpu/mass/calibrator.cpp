@@ -43,7 +43,7 @@ ErrorSums outputErrors(const Plan& plan, const Observation& o, const CalibratorC
   const size_t outLen = static_cast<size_t>(n * H * D);
   std::vector<HeadCategory> heads(static_cast<size_t>(H), HeadCategory::Dense);
   AttentionProblem p{o.q, o.k, o.v, nullptr, nullptr, o.inputType, DType::F32, c.numHeads, c.numKvHeads, c.headDim,
-                     scale, heads.data()};
+                     scale, heads.data(), {}, {}, {}, {}, nullptr};  // contiguous, every token
   std::vector<float> dense;
   const float* ref = o.denseOut;
   if (!ref) {
