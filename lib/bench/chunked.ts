@@ -11,7 +11,7 @@ import { toDType, type DType } from '../core/dtype.js';
 import { Layout } from '../core/layout.js';
 import { MaskPlan } from '../core/plan.js';
 import type { CpuIsa } from '../attention/args.js';
-import { examplePolicy, fillRandom, median, promptSegments, timeRounds, type PromptShape } from './workload.js';
+import { examplePolicy, fillRandom, median, printTable, promptSegments, timeRounds, type PromptShape } from './workload.js';
 
 export interface ChunkedBenchOptions {
   shape: PromptShape;
@@ -99,7 +99,7 @@ export function runChunkedBench(o: ChunkedBenchOptions): { rows: ChunkedRow[]; s
       ...r.chunkedHeadMajor.map((c) => `${c.ratio.toFixed(3)}x`),
     ]),
   ];
-  print(table);
+  printTable(table);
   if (o.shards <= 0) return { rows };
   // Equal shards, shards that start at image starts, and the same for images back to back (no text rows in a shard
   // but the first: text queries see every earlier key under every category, so they keep a step from being empty).
@@ -154,18 +154,10 @@ export function shardTable(shape: PromptShape, s: number, textKeys: boolean, ali
     `\nring attention: ${s} query shards x ${s} KV shards ${alignToImages ? '(one per image)' : '(equal)'} of ${n} tokens (${shape.images} images x ${shape.tokensPerImage}, ` +
       `text ${shape.leadingText} + ${shape.textBetween}/gap, textKeys ${textKeys}); ${4 * s * s} rangeStats calls in ${ms.toFixed(2)} ms`,
   );
-  print([
+  printTable([
     ['category', 'steps', 'empty (causal)', 'empty (this category)', '< 1 % of base pairs', 'steps to compute', 'kept pairs'],
     ...rows.map((r) => [r.category, String(r.steps), String(r.causalEmpty), String(r.empty), String(r.nearlyEmpty), String(r.steps - r.empty),
       `${(100 * r.keptPairs).toFixed(1)} %`]),
   ]);
   return rows;
-}
-
-function print(table: string[][]): void {
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
-  for (const [i, r] of table.entries()) {
-    console.log(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
-    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
 }

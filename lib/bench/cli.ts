@@ -16,6 +16,7 @@ import { Layout } from '../core/layout.js';
 import { MaskPlan } from '../core/plan.js';
 import { cpuInfo, fmaPeak, getThreads, setThreads } from '../attention/runtime.js';
 import { runChunkedBench } from './chunked.js';
+import { SHORT_GAP_SHAPES, runShortGapBench } from './short_gap.js';
 import { runCudaBench } from './cuda.js';
 import { DTYPES, toDType, type DType } from '../core/dtype.js';
 import { runSweep, type Policy } from './sweep.js';
@@ -24,6 +25,7 @@ import { examplePolicy, fillRandom, median, promptSegments, timeRounds } from '.
 const HELP = `usage: npm run bench -- [options]            one prompt, every head category (default)
        npm run bench -- --sweep [sweep options]  time and speedup vs prompt length, images, category, dtype
        npm run bench -- --chunk LIST [options]   micro-batched prefill vs one whole-prompt call, head-major KV
+       npm run bench -- --short-gap [options]    sparse heads on prompts with a few text tokens between images
 
   --images N            images in the prompt (default 8)
   --tokens-per-image N  tokens per image, delimiters included (default 1024)
@@ -46,6 +48,11 @@ micro-batches (with --chunk; the prompt options above apply):
   --dtypes LIST         f32, f16, bf16 (default f32,bf16)
   --shards N            also count the ring-attention steps each category skips, N query x N KV shards
                         (default 8, over 8 images x 4096 tokens; 0 = off)
+
+short-gap prompts (with --short-gap; --heads, --kv-heads, --head-dim, --repeats, --threads, --isa apply):
+  --short-gap           16 text tokens + 8 x (image + 8 text) at 4K and 8K tokens: each category without out and
+                        with a reused out, over dense and the kept FLOP share, with the native phases of each call
+  --dtypes LIST         f32, f16, bf16 (default f32,bf16)
 
 GPU (needs the CUDA module, npm run build:cuda, and a GPU):
   --backend cuda        run on the CUDA backend (the options above apply, except --threads and --isa)
@@ -124,6 +131,7 @@ async function main(): Promise<void> {
       tokens: { type: 'string' },
       python: { type: 'string' },
       chunk: { type: 'string' },
+      'short-gap': { type: 'boolean' },
       shards: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -192,6 +200,17 @@ async function main(): Promise<void> {
   }
   if (threads > 0) setThreads(threads);
   const isa = isaOption(values.isa) ?? undefined;
+  if (values['short-gap']) {
+    const result = await runShortGapBench({
+      shapes: SHORT_GAP_SHAPES, numHeads, numKvHeads, headDim, repeats, isa,
+      dtypes: list<DType>(values.dtypes, ['f32', 'bf16'], oneOf(DTYPES, 'dtypes')),
+    });
+    if (values.json) {
+      writeFileSync(values.json, JSON.stringify({ numHeads, numKvHeads, headDim, isa: isa ?? cpuInfo().defaultIsa, threads: threads || getThreads(), ...result }, null, 2) + '\n');
+      console.log(`wrote ${values.json}`);
+    }
+    return;
+  }
   if (values.chunk !== undefined) {
     const result = runChunkedBench({
       shape, numHeads, numKvHeads, headDim, repeats, isa, textKeys,

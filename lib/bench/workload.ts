@@ -63,3 +63,12 @@ export function timeRounds(tasks: (() => void)[], repeats: number, before?: (tas
     }
   return ms;
 }
+
+/** Prints a table with a rule under its header: the first `leftColumns` columns left-aligned, the rest right-aligned. */
+export function printTable(table: string[][], leftColumns = 1): void {
+  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
+  for (const [i, r] of table.entries()) {
+    console.log(r.map((cell, c) => (c < leftColumns ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
+    if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
