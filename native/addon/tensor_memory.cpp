@@ -138,12 +138,18 @@ ElementView checkedView(const Args& a, const char* name, DType type, size_t elem
   return e;
 }
 
-TensorRef inputOf(const Args& a, const char* name, DType type, size_t elements, bool strided, bool async) {
-  const ElementView e = checkedView(a, name, type, elements, strided);
+// A reference to a checked array, which keeps it alive for the call.
+TensorRef referenceTo(const ElementView& e, DType type, size_t elements) {
   TensorRef t;
   t.length = elements;
   t.elementBytes = elementBytes(type);
   t.js = Napi::Persistent(e.value);
+  return t;
+}
+
+TensorRef inputOf(const Args& a, const char* name, DType type, size_t elements, bool strided, bool async) {
+  const ElementView e = checkedView(a, name, type, elements, strided);
+  TensorRef t = referenceTo(e, type, elements);
   if (async && !e.shared && t.bytes() > 0) {
     t.owned = NativeBlock::acquire(t.bytes());
     copy(t.owned->data(), e.data, t.bytes());
@@ -158,10 +164,7 @@ TensorRef inputOf(const Args& a, const char* name, DType type, size_t elements, 
 TensorRef callerOutput(const Args& a, const char* name, DType type, size_t elements, bool strided, bool async,
                        ErrorCode code = ErrorCode::SHAPE_MISMATCH) {
   const ElementView e = checkedView(a, name, type, elements, strided, code);
-  TensorRef t;
-  t.length = elements;
-  t.elementBytes = elementBytes(type);
-  t.js = Napi::Persistent(e.value);
+  TensorRef t = referenceTo(e, type, elements);
   if (async && !e.shared && t.bytes() > 0) {
     t.owned = NativeBlock::acquire(t.bytes());
     t.data = t.owned->data();
