@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * A fuzzer of the public JS API: random and malformed calls of Layout, MaskPlan, attention / attentionSync,
- * PromptAttention, HeadPolicy and the attention-mass pass, with wrong types, lengths, element types, options,
+ * PromptAttention, HeadPolicy, the attention-mass pass and the streaming Calibrator, with wrong types, lengths, element types, options,
  * aliasing, NaN and infinities. What it asserts:
  *  - every failure is a BlindsightError, TypeError or RangeError carrying a code of the registry (no plain Error, no
  *    crash);
@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as bs from '../../dist/index.js';
-import { attentionMassSync } from '../../dist/calibration/index.js';
+import { attentionMassSync, Calibrator } from '../../dist/calibration/index.js';
 import { ERROR_CODES } from '../../dist/core/error_codes.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '10' }, iterations: { type: 'string', default: '1000000' }, seed: { type: 'string', default: '1' } } });
@@ -48,7 +48,7 @@ function shared(f) {
 }
 
 const counts = new Map();
-let calls = 0;
+let calls = 0, observed = 0;
 function check(fn, expectOut) {
   calls++;
   try {
@@ -150,8 +150,38 @@ for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) 
       if (hook && chance(0.5)) check(() => hook.microBatches(pick([1, 7, 64, 0, junk()])));
     }
   }
+  if (chance(0.08)) {
+    // The streaming calibrator: hostile options and observations (shapes, layers, plans of other base masks, values
+    // for output errors, strides), sync and async; a calibrator must stay usable after any rejected observation.
+    const numLayers = 1 + int(3), outputError = chance(0.3);
+    const cal = check(() => new Calibrator(chance(0.9)
+      ? { numLayers, numHeads, numKvHeads, headDim, textKeys: chance(0.9) ? options.textKeys : junk(), bidirectionalImages: chance(0.9) ? options.bidirectionalImages : junk(),
+          window: chance(0.9) ? options.window : junk(), outputError, mass: chance(0.9) ? undefined : chance(0.5), scale: chance(0.9) ? undefined : pick([0, -1, 3e38, NaN, 'x']) }
+      : { numLayers: junk(), numHeads: junk(), numKvHeads, headDim: junk() }));
+    if (cal) {
+      // Observations take the whole prompt: tensors of every token, mostly finite.
+      const whole = chance(0.9) && queries === undefined && keys === undefined;
+      const cq = whole ? q : tensor(n * H * D, dtype, chance(0.8)), ck = whole ? k : tensor(n * KV * D, dtype, chance(0.8)), cv = tensor(n * KV * D, dtype, chance(0.8));
+      const obs = () => ({
+        layer: chance(0.95) ? int(numLayers) : pick([numLayers, -1, junk()]), plan: chance(0.95) ? plan : junk(), q: cq, k: ck, dtype,
+        v: outputError ? (chance(0.9) ? cv : undefined) : chance(0.05) ? cv : undefined,
+        strides: chance(0.95) ? undefined : { k: pick([{ token: D, head: n * D }, junk()]) },
+        scale: chance(0.9) ? undefined : pick([0.125, -1, NaN]), sample: chance(0.9) ? undefined : junk(), isa: args.isa,
+      });
+      for (let i = 0; i < 1 + int(3); i++) if (check(() => (cal.observeSync(obs()), true))) observed++;
+      if (chance(0.5)) {
+        calls++;
+        pending.push(cal.observe(obs()).then(() => { observed++; }, (e) => { check(() => { throw e; }); }));
+      }
+      await Promise.all(pending.splice(0));
+      check(() => cal.policy(chance(0.9) ? { tau: pick([undefined, 0, 0.5, 0.95, 1]) } : { tau: junk() }));
+      if (chance(0.5)) check(() => cal.stats());
+      if (chance(0.3)) check(() => cal.outputErrors());
+      cal.dispose();
+    }
+  }
   if (chance(0.02)) plan.dispose();
   if (pending.length > 8) await Promise.all(pending.splice(0));
 }
 await Promise.all(pending);
-console.log(`ok ${calls} calls, errors by code: ${[...counts].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);
+console.log(`ok ${calls} calls (${observed} calibrator observations taken), errors by code: ${[...counts].sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ')}`);

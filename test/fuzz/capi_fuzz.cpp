@@ -1,7 +1,8 @@
 // libFuzzer harness for the C ABI (native/include/blindsight.h): every input is decoded into a layout (from segments
 // or from raw per-token arrays, valid or not), plan options and one attention call with random shapes, element types,
 // scale, threads, ISA name, input values (NaN and infinities included) and output aliasing, sized so that every
-// pointer covers what the call says it holds. Built with ASan + UBSan (cmake -DBLINDSIGHT_FUZZ=ON, clang); a crash, a
+// pointer covers what the call says it holds; then, for a quarter of the inputs, a streaming calibrator fed the same
+// tensors. Built with ASan + UBSan (cmake -DBLINDSIGHT_FUZZ=ON, clang); a crash, a
 // sanitizer report, BLINDSIGHT_ERR_INTERNAL, or a non-finite output from finite inputs is a finding.
 //   build-fuzz/blindsight_capi_fuzz -max_total_time=60 test/fuzz/corpus   (see docs/architecture.md, "Fuzzing")
 #include <algorithm>
@@ -206,6 +207,66 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       float x;
       std::memcpy(&x, out.data() + 4 * i, 4);
       if (!std::isfinite(x)) finding("a non-finite output from finite inputs");
+    }
+  }
+  if (r.below(4) == 0) {
+    // The streaming calibrator: options (valid or not, the plan's base mask or another), observations of the same
+    // tensors (whole prompt), through blindsight_calibrator_observe and the attention step's calibration mode, then
+    // the policy and its JSON.
+    blindsight_calibrator_options co;
+    blindsight_calibrator_options_init(&co);
+    co.num_layers = static_cast<int32_t>(r.below(4));
+    co.num_heads = heads;
+    co.num_kv_heads = kvHeads;
+    co.head_dim = headDim;
+    co.text_keys = r.flag();
+    co.bidirectional_images = r.below(4) == 0 ? !o.bidirectional_images : o.bidirectional_images;
+    co.window = r.below(4) == 0 ? static_cast<int32_t>(r.below(50)) : o.window;
+    co.scale = scales[r.below(7)];
+    co.output_error = r.flag();
+    blindsight_calibrator* cal = nullptr;
+    expectStatus(blindsight_calibrator_create(&co, &cal));
+    if (cal) {
+      const int32_t observations = 1 + static_cast<int32_t>(r.below(3));
+      for (int32_t i = 0; i < observations; ++i) {
+        const int32_t layer = static_cast<int32_t>(r.below(static_cast<uint32_t>(co.num_layers) + 2)) - (r.below(16) == 0);
+        if (r.flag()) {
+          blindsight_observe_args oa;
+          blindsight_observe_args_init(&oa);
+          oa.layer = layer;
+          oa.q = q.data();
+          oa.k = k.data();
+          oa.v = r.flag() ? v.data() : nullptr;
+          oa.input_dtype = inType;
+          oa.scale = scales[r.below(7)];
+          oa.sample = r.flag() ? "sample" : nullptr;
+          oa.threads = static_cast<int32_t>(r.below(3));
+          oa.isa = isas[r.below(7)];
+          expectStatus(blindsight_calibrator_observe(cal, plan, &oa));
+        } else {
+          blindsight_attention_args ca = a;  // the call above, in calibration mode (ranges and strides refused)
+          ca.out = out.data();
+          if (r.flag()) ca.heads = nullptr;
+          expectStatus(blindsight_attention_observe(plan, &ca, cal, layer));
+        }
+      }
+      blindsight_thresholds th;
+      blindsight_thresholds_init(&th);
+      const double taus[] = {0.95, 0.0, 1.0, 0.5, -1.0, 2.0, NAN};
+      th.tau = taus[r.below(7)];
+      th.pin_first = static_cast<int32_t>(r.below(3));
+      const int32_t pins[] = {0, 5, -1};
+      if (r.flag()) th.pin_layers = pins, th.num_pin_layers = 1 + static_cast<int32_t>(r.below(3));
+      std::vector<uint8_t> policy(static_cast<size_t>(std::max(co.num_layers, 0)) * hq);
+      expectStatus(blindsight_calibrator_policy(cal, r.flag() ? &th : nullptr, policy.data()));
+      size_t length = 0;
+      const blindsight_status js = blindsight_calibrator_policy_json(cal, &th, r.flag() ? "model" : nullptr, nullptr, 0, &length);
+      expectStatus(js);
+      if (js == BLINDSIGHT_OK) {
+        std::vector<char> text(length + 1);
+        expectStatus(blindsight_calibrator_policy_json(cal, &th, nullptr, text.data(), text.size(), &length));
+      }
+      blindsight_calibrator_destroy(cal);
     }
   }
   blindsight_plan_destroy(plan);
