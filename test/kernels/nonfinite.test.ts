@@ -1,14 +1,23 @@
 /**
  * Non-finite inputs and extreme but finite ones, on every ISA level and element type, against the float64 reference
  * (whose IEEE arithmetic defines the behaviour: a NaN or infinity reaches exactly the rows that see it, and masked
- * pairs contribute nothing, not 0 * NaN). Also the score scale's edges.
+ * pairs contribute nothing, not 0 * NaN). Also the score scale's edges. The CUDA kernels run the same cases under the
+ * CTA emulator when the CUDA module is built (their device code on the CPU), and on the GPU when there is one.
  */
 import { describe, expect, it } from 'vitest';
-import { attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, toDType, fromDType, type CpuIsa, type DType, type HeadCategory } from '../../dist/index.js';
+import { attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, listBackends, MaskPlan, toDType, fromDType, type CpuIsa, type DType, type HeadCategory } from '../../dist/index.js';
+import { cudaModule } from '../../dist/backends/cuda.js';
+import { cudaEmulateRaw } from '../../dist/backends/cuda_calls.js';
 import { mulberry32, refAttention, refLayout, type RefOptions, type Segment } from '../oracle/reference.js';
 import { poisoned, randomQkv } from '../helpers/tensors.js';
 
-const isas = cpuInfo().isas as CpuIsa[];
+// Where the cases run: every CPU level, the CUDA kernels under the CTA emulator, and the GPU.
+type Engine = CpuIsa | 'cuda-emulator' | 'cuda';
+const engines: Engine[] = [
+  ...(cpuInfo().isas as CpuIsa[]),
+  ...(cudaModule().addon?.emulate ? (['cuda-emulator'] as const) : []),
+  ...(listBackends().some((b) => b.name === 'cuda' && b.available) ? (['cuda'] as const) : []),
+];
 const OPTIONS: RefOptions = { textKeys: true, bidirectionalImages: false, window: null };
 const SEGS: Segment[][] = [[{ kind: 'text', length: 20 }, { kind: 'image', length: 90 }, { kind: 'text', length: 7 }, { kind: 'image', length: 70 }, { kind: 'text', length: 13 }]];
 const H = 4, KV = 2, D = 64;
@@ -39,7 +48,7 @@ function expectLikeReference(actual: ArrayLike<number>, expected: ArrayLike<numb
 interface Case {
   heads: HeadCategory[];
   dtype: DType;
-  isa: CpuIsa;
+  isa: Engine;
   scale?: number;
   mutate: (t: { q: Float32Array; k: Float32Array; v: Float32Array }) => void;
   seed: number;
@@ -56,7 +65,10 @@ function run(c: Case) {
   const ref = refAttention({ q, k, v, layout: refLayout(SEGS), heads: c.heads, numHeads: H, numKvHeads: KV, headDim: D, scale: c.scale, options: OPTIONS });
   const out = poisoned(q.length), lse = poisoned(L.numTokens * H);
   const input = (x: Float32Array) => (c.dtype === 'f32' ? x : toDType(x, c.dtype));
-  attentionSync({ q: input(t.q), k: input(t.k), v: input(t.v), dtype: c.dtype, plan, heads: c.heads, numHeads: H, numKvHeads: KV, headDim: D, scale: c.scale, out, lse, isa: c.isa });
+  const shape = { plan, heads: c.heads, numHeads: H, numKvHeads: KV, headDim: D, scale: c.scale };
+  if (c.isa === 'cuda-emulator') cudaEmulateRaw({ ...shape, q: input(t.q), k: input(t.k), v: input(t.v), inputType: c.dtype, out, outputType: 'f32', lse });
+  else if (c.isa === 'cuda') attentionSync({ ...shape, q: input(t.q), k: input(t.k), v: input(t.v), dtype: c.dtype, out, lse, backend: 'cuda' });
+  else attentionSync({ ...shape, q: input(t.q), k: input(t.k), v: input(t.v), dtype: c.dtype, out, lse, isa: c.isa });
   expectLikeReference(out, ref.out, TOL[c.dtype], `out (${c.isa}, ${c.dtype})`);
   expectLikeReference(lse, ref.lse, 1e-4, `lse (${c.isa}, ${c.dtype})`);
   return { out, ref };
@@ -68,7 +80,7 @@ const setRow = (x: Float32Array, token: number, heads: number, head: number, val
   for (const d of dims) x[(token * heads + head) * D + d] = value;
 };
 
-describe.each(isas)('ISA %s', (isa) => {
+describe.each(engines)('%s', (isa) => {
   it.each(DTYPES)('%s: a negative scale', (dtype) => {
     for (const scale of [-0.125, -1]) run({ heads: mixed(), dtype, isa, scale, seed: 11, mutate: () => {} });
   });
@@ -128,7 +140,7 @@ describe('the score scale', () => {
 });
 
 describe('random positions of non-finite values', () => {
-  it.each(isas)('%s: matches the reference for 20 random poisonings', (isa) => {
+  it.each(engines)('%s: matches the reference for 20 random poisonings', (isa) => {
     const rng = mulberry32(99);
     for (let i = 0; i < 20; i++) {
       const dtype = DTYPES[i % 3]!;

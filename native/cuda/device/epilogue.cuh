@@ -5,6 +5,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "kernel_params.h"
 #include "softmax.cuh"
@@ -33,13 +34,24 @@ struct Epilogue {
     }
   }
 
-  __device__ __forceinline__ void storeLse(int32_t token, const RowState& row, float totalSum) const {
-    if (p.lse) p.lse[w.lseAt(p, token)] = row.lse(totalSum);
+  __device__ __forceinline__ void storeLse(int32_t token, const RowState& row, float totalSum, bool poisoned) const {
+    if (!p.lse) return;
+    p.lse[w.lseAt(p, token)] = totalSum == 0.0f ? kNegInf : poisoned ? kNaN : row.lse(totalSum, p.absScale);
   }
 
-  // 1 / sum for a finished row. A zero sum — the row sees no key of the call's key range — writes zeros (and the lse
-  // is -inf), the partial result that merges as nothing.
-  __device__ __forceinline__ static float normaliser(float totalSum) { return totalSum > 0.0f ? 1.0f / totalSum : 0.0f; }
+  // How a finished row's accumulator becomes its output: times 1 / sum. A zero sum — the row sees no key of the call's
+  // key range, or only keys of score -inf — writes zeros (even where a weight-0 key's value was infinite) and the lse
+  // is -inf: the partial result that merges as nothing. A row whose q holds a NaN or an infinity (poisoned) that sees
+  // a key is NaN throughout, as in the float64 reference. A NaN sum gives NaN.
+  struct Finish {
+    float inv;
+    bool zero;
+  };
+  __device__ __forceinline__ static Finish finish(float totalSum, bool poisoned) {
+    if (totalSum == 0.0f) return {0.0f, true};
+    return {poisoned ? kNaN : 1.0f / totalSum, false};
+  }
+  __device__ __forceinline__ static float apply(const Finish& f, float x) { return f.zero ? 0.0f : x * f.inv; }
 };
 
 }  // namespace bs::cuda

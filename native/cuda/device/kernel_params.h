@@ -35,7 +35,12 @@ struct KernelParams {
   TensorStrides qStrides, kStrides, vStrides, outStrides;  // in elements (core/problem.h), resolved
   DType outputType;
   int32_t numHeads, numKvHeads, headsPerKv;
-  float scaleLog2;  // scale * log2(e): softmax runs in base 2
+  // Scores are qSign * q.k (the scale's sign, exact), saturated at +-FLT_MAX where the inputs are finite; weights
+  // are 2^(expScale (s - max)). Scaling differences rather than scores keeps any finite scale finite: a scale near the
+  // f32 maximum no longer overflows to inf - inf = NaN. The lse is absScale * max + ln(sum).
+  float qSign;
+  float expScale;  // |scale| * log2(e), at most FLT_MAX
+  float absScale;
   MaskOptions mask;
 
   const uint8_t* headCategory;  // [numHeads], HeadCategory codes
@@ -64,7 +69,10 @@ inline KernelParams tensorParams(const MaskOptions& mask, const AttentionProblem
   params.numHeads = p.numHeads;
   params.numKvHeads = p.numKvHeads;
   params.headsPerKv = p.numHeads / p.numKvHeads;
-  params.scaleLog2 = p.scale * 1.4426950408889634f;
+  params.qSign = p.scale < 0 ? -1.0f : 1.0f;
+  const float absScale = p.scale < 0 ? -p.scale : p.scale;
+  params.expScale = absScale > 3.4028234663852886e38f / 1.4426950408889634f ? 3.4028234663852886e38f : absScale * 1.4426950408889634f;
+  params.absScale = absScale;
   params.mask = mask;
   return params;
 }

@@ -3,7 +3,10 @@
 //
 // A CTA of 128 threads computes kRows = 32 query rows of one head: the four lanes of a quad share one row. Lane
 // `sub` of the quad scores keys sub, sub+4, ... of each tile and owns output columns 4c..4c+3 for c = sub, sub+4, ...
-// Q (pre-multiplied by scale*log2e), K, V and the tile's probabilities sit in shared memory.
+// Q (times the scale's sign), K, V and the tile's probabilities sit in shared memory. A tile holding a NaN or an
+// infinity in some key's k or v row (the barrier after its load says so for the whole CTA) is computed with IEEE
+// arithmetic over the visible pairs only, so the value reaches exactly the rows that see it; elsewhere scores of
+// finite inputs saturate and P.V runs over the whole tile.
 #pragma once
 #include <cstdint>
 
@@ -36,6 +39,7 @@ class SimtMainloop {
     int32_t keyToken[kKeys];
     int32_t keyImage[kKeys];
     uint8_t keySink[kKeys];
+    uint8_t keyNonFinite[kKeys];  // in tiles with a non-finite k or v row: which keys have one
   };
 
   __device__ void run(const KernelParams& p, const WorkTile& w, SharedStorage& s) {
@@ -51,16 +55,30 @@ class SimtMainloop {
       float4 x = make_float4(0.f, 0.f, 0.f, 0.f);
       if (r < w.rows)
         x = __ldg(reinterpret_cast<const float4*>(q + w.qAt(p, w.rowBegin + r)) + c);
-      x.x *= p.scaleLog2, x.y *= p.scaleLog2, x.z *= p.scaleLog2, x.w *= p.scaleLog2;
+      x.x *= p.qSign, x.y *= p.qSign, x.z *= p.qSign, x.w *= p.qSign;
       *reinterpret_cast<float4*>(&s.q[r * kStride + 4 * c]) = x;
+    }
+    __syncthreads();
+    {
+      // A q row holding a NaN or an infinity makes its output NaN (Epilogue::finish); the quad checks its row.
+      float bad = 0.0f;
+      for (int c = sub; c < kHeadDim; c += 4) bad = nonFinite(s.q[row * kStride + c]) ? 1.0f : bad;
+      poisoned_ = quadMax(bad) > 0.0f && valid;  // every lane takes part in the shuffle
     }
 
     KeyTileWalk<kKeys> walk(p, w);
     KeyTile tile;
     while (walk.next(tile)) {
       __syncthreads();  // every lane is done with the previous tile's K, V and probabilities
-      loadTile(p, w, tile, s);
-      __syncthreads();
+      const bool exact = __syncthreads_or(loadTile(p, w, tile, s)) != 0;
+      if (exact) {
+        for (int r = threadIdx.x; r < kKeys; r += kThreads) {
+          bool bad = false;
+          for (int c = 0; c < kHeadDim; ++c) bad = bad || nonFinite(s.k[r * kStride + c]) || nonFinite(s.v[r * kStride + c]);
+          s.keyNonFinite[r] = bad;
+        }
+        __syncthreads();
+      }
 
       float sc[kKeys / 4];
       float tileMax = kNegInf;
@@ -68,20 +86,19 @@ class SimtMainloop {
       for (int i = 0; i < kKeys / 4; ++i) {
         const int j = sub + 4 * i;
         float x = kNegInf;
-        if (j < tile.count &&
-            (tile.full() || !valid ||
-             mask_visible(w.category, p.mask, token, s.keyToken[j], image, s.keyImage[j], s.keySink[j] != 0))) {
+        if (j < tile.count && visible(p, w, tile, s, j, valid, token, image)) {
           x = dot(&s.q[row * kStride], &s.k[j * kStride]);
+          if (!(exact && s.keyNonFinite[j])) x = saturate(x);  // finite inputs saturate
         }
         sc[i] = x;
-        tileMax = fmaxf(tileMax, x);
+        tileMax = fmaxf(tileMax, x);  // a NaN score leaves the max alone; its weight below is NaN
       }
       float reference;
-      const float alpha = row_.update(tileMax, reference);
+      const float alpha = row_.update(tileMax, p.expScale, reference);
       float sum = 0.0f;
 #pragma unroll
       for (int i = 0; i < kKeys / 4; ++i) {
-        const float pr = exp2Approx(sc[i] - reference);
+        const float pr = exp2Approx(p.expScale * (sc[i] - reference));
         s.prob[row * kProbStride + sub + 4 * i] = pr;
         sum += pr;
       }
@@ -91,6 +108,8 @@ class SimtMainloop {
 #pragma unroll
       for (int c = 0; c < kOwnVec; ++c) o_[c].x *= alpha, o_[c].y *= alpha, o_[c].z *= alpha, o_[c].w *= alpha;
       for (int j = 0; j < tile.count; ++j) {
+        // Hidden pairs add nothing at all where a value may be non-finite (0 * NaN is NaN).
+        if (exact && !visible(p, w, tile, s, j, valid, token, image)) continue;
         const float pr = s.prob[row * kProbStride + j];
 #pragma unroll
         for (int c = 0; c < kOwnVec; ++c) {
@@ -105,16 +124,16 @@ class SimtMainloop {
     const int row = threadIdx.x >> 2, sub = threadIdx.x & 3;
     const float total = quadSum(row_.sum);
     if (row >= w.rows) return;
-    const float inv = Epilogue::normaliser(total);
+    const Epilogue::Finish f = Epilogue::finish(total, poisoned_);
     const Epilogue ep{p, w};
     const int32_t token = w.rowBegin + row;
 #pragma unroll
     for (int c = 0; c < kOwnVec; ++c) {
       const int col = 4 * (sub + 4 * c);
-      ep.store2(token, col, o_[c].x * inv, o_[c].y * inv);
-      ep.store2(token, col + 2, o_[c].z * inv, o_[c].w * inv);
+      ep.store2(token, col, Epilogue::apply(f, o_[c].x), Epilogue::apply(f, o_[c].y));
+      ep.store2(token, col + 2, Epilogue::apply(f, o_[c].z), Epilogue::apply(f, o_[c].w));
     }
-    if (sub == 0) ep.storeLse(token, row_, total);
+    if (sub == 0) ep.storeLse(token, row_, total, poisoned_);
   }
 
  private:
@@ -129,10 +148,18 @@ class SimtMainloop {
     return acc;
   }
 
-  // Keys past tile.count are zero-filled (their probabilities are 0, and zeros keep 0 * V finite).
-  __device__ void loadTile(const KernelParams& p, const WorkTile& w, const KeyTile& tile, SharedStorage& s) const {
+  __device__ __forceinline__ static bool visible(const KernelParams& p, const WorkTile& w, const KeyTile& tile,
+                                                const SharedStorage& s, int j, bool valid, int32_t token, int32_t image) {
+    return tile.full() || !valid ||
+           mask_visible(w.category, p.mask, token, s.keyToken[j], image, s.keyImage[j], s.keySink[j] != 0);
+  }
+
+  // Keys past tile.count are zero-filled (their probabilities are 0, and zeros keep 0 * V finite). Returns whether
+  // this thread loaded a non-finite k or v element.
+  __device__ bool loadTile(const KernelParams& p, const WorkTile& w, const KeyTile& tile, SharedStorage& s) const {
     const float* k = static_cast<const float*>(p.k);
     const float* v = static_cast<const float*>(p.v);
+    bool bad = false;
     for (int i = threadIdx.x; i < kKeys * kVec; i += kThreads) {
       const int r = i / kVec, c = i - r * kVec;
       float4 kx = make_float4(0.f, 0.f, 0.f, 0.f), vx = kx;
@@ -141,20 +168,26 @@ class SimtMainloop {
         kx = __ldg(reinterpret_cast<const float4*>(k + w.kAt(p, token)) + c);
         vx = __ldg(reinterpret_cast<const float4*>(v + w.vAt(p, token)) + c);
       }
+      // (k - k) + (v - v) summed over the four lanes is 0 exactly when all eight are finite.
+      const float z = (kx.x - kx.x) + (kx.y - kx.y) + (kx.z - kx.z) + (kx.w - kx.w) + (vx.x - vx.x) + (vx.y - vx.y) +
+                      (vx.z - vx.z) + (vx.w - vx.w);
+      bad = bad || !(z == 0.0f);
       *reinterpret_cast<float4*>(&s.k[r * kStride + 4 * c]) = kx;
       *reinterpret_cast<float4*>(&s.v[r * kStride + 4 * c]) = vx;
     }
-    if (tile.full()) return;
+    if (tile.full()) return bad;
     for (int r = threadIdx.x; r < kKeys; r += kThreads) {
       const int32_t token = r < tile.count ? tile.token(r) : -1;
       s.keyToken[r] = token;
       s.keyImage[r] = token >= 0 ? __ldg(p.imageIds + token) : -1;
       s.keySink[r] = token >= 0 ? __ldg(p.sinkFlags + token) : 0;
     }
+    return bad;
   }
 
   float4 o_[kOwnVec];
   RowState row_;
+  bool poisoned_ = false;
 };
 
 }  // namespace bs::cuda

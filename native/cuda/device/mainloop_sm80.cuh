@@ -10,8 +10,14 @@
 // P(t) V(t) runs. Two barriers per tile order the buffer reuse:
 //   top:  K(t) has landed; every warp has finished reading V(t-1)    -> issue V(t)
 //   mid:  V(t) has landed; every warp has finished reading K(t)      -> issue K(t+1)
+// Both barriers also tell the CTA whether any thread's copies brought a NaN or an infinity (__syncthreads_or over
+// the chunks each thread copied). Such a tile follows the README's rules as the CPU kernel does: the scores of keys
+// with a non-finite k row are computed element by element in IEEE arithmetic, and keys with a non-finite v row add
+// their values to the rows that see them one by one, their rows zeroed for the tensor-core P V (whose zero weights
+// for hidden pairs would otherwise make 0 * NaN). Elsewhere scores of finite inputs saturate at +-FLT_MAX.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "../../core/mask_rule.h"
 #include "epilogue.cuh"
@@ -43,6 +49,8 @@ class Sm80Mainloop {
     int32_t keyToken[kKeys];  // per key of the current tile, for the element rule on partial tiles
     int32_t keyImage[kKeys];
     uint8_t keySink[kKeys];
+    uint8_t kNonFinite[kKeys];  // in tiles with a non-finite k (v) element: the keys whose k (v) row has one
+    uint8_t vNonFinite[kKeys];
   };
 
   __device__ void run(const KernelParams& p, const WorkTile& w, SharedStorage& s) {
@@ -50,6 +58,7 @@ class Sm80Mainloop {
     const int warpRow = (tid >> 5) * 16;
     const bool warpActive = warpRow < w.rows;  // short query blocks leave whole warps without rows
     const int g = lane >> 2;                   // accumulator rows g and g+8 of the warp's 16
+    expScale_ = p.expScale;
 #pragma unroll
     for (int d = 0; d < kDimBlocks; ++d) o_[d][0] = o_[d][1] = o_[d][2] = o_[d][3] = 0.0f;
 
@@ -72,19 +81,28 @@ class Sm80Mainloop {
 
     while (have) {
       sm80::waitAsync<0>();
-      __syncthreads();
+      const bool kExact = __syncthreads_or(copiedNonFinite(s.k)) != 0;
       loadValues(p, w, tile, s);
       sm80::commitAsync();
+      if (kExact) flagRows(s.k, s.kNonFinite);
 
       float sc[kKeyBlocks][4];
       if (warpActive) {
         scores(s, tile.count, sc);
-        maskAndScale(p, w, tile, s, token, image, valid, sc);
+        maskAndScale(p, w, tile, s, token, image, valid, kExact, sc);
         softmax(sc);
       }
 
       sm80::waitAsync<0>();
-      __syncthreads();
+      const bool vExact = __syncthreads_or(copiedNonFinite(s.v)) != 0;
+      if (vExact) {
+        flagRows(s.v, s.vNonFinite);
+        if (warpActive) accumulateNonFinite(p, w, tile, s, token, image, valid, sc);
+        __syncthreads();  // every warp has read the flagged rows
+        for (int i = threadIdx.x; i < kKeys * kHeadDim; i += kThreads)
+          if (s.vNonFinite[i / kHeadDim]) s.v[(i / kHeadDim) * kStride + i % kHeadDim] = T(0.0f);
+        __syncthreads();
+      }
       KeyTile following;
       const bool more = walk.next(following);
       if (more) loadKeys(p, w, following, s);
@@ -93,6 +111,17 @@ class Sm80Mainloop {
       if (warpActive) accumulate(s, tile.count, sc);
       tile = following;
       have = more;
+    }
+
+    // A q row holding a NaN or an infinity makes its output NaN (Epilogue::finish); the quad checks its two rows.
+    sm80::waitAsync<0>();
+    __syncthreads();
+    const int t = lane & 3;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float bad = 0.0f;
+      for (int c = t; c < kHeadDim; c += 4) bad = nonFinite(toFloat(s.q[(warpRow + g + 8 * h) * kStride + c])) ? 1.0f : bad;
+      poisoned_[h] = quadMax(bad) > 0.0f && valid[h];
     }
   }
 
@@ -103,17 +132,84 @@ class Sm80Mainloop {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const float total = quadSum(row_[h].sum);
-      const float inv = Epilogue::normaliser(total);
+      const Epilogue::Finish f = Epilogue::finish(total, poisoned_[h]);
       const int row = warpRow + g + 8 * h;
       if (row >= w.rows) continue;
       const int32_t token = w.rowBegin + row;
 #pragma unroll
-      for (int d = 0; d < kDimBlocks; ++d) ep.store2(token, d * 8 + 2 * t, o_[d][2 * h] * inv, o_[d][2 * h + 1] * inv);
-      if (t == 0) ep.storeLse(token, row_[h], total);
+      for (int d = 0; d < kDimBlocks; ++d)
+        ep.store2(token, d * 8 + 2 * t, Epilogue::apply(f, o_[d][2 * h]), Epilogue::apply(f, o_[d][2 * h + 1]));
+      if (t == 0) ep.storeLse(token, row_[h], total, poisoned_[h]);
     }
   }
 
  private:
+  __device__ __forceinline__ static float toFloat(T x) {
+    if constexpr (std::is_same_v<T, __half>) {
+      return __half2float(x);
+    } else {
+      return __bfloat162float(x);
+    }
+  }
+
+  // Whether the 16-byte chunks this thread copied into a key tile (loadRows' assignment) hold a NaN or an infinity;
+  // called after its own copies have landed, before the barrier that makes everyone's visible.
+  __device__ bool copiedNonFinite(const T* tileRows) const {
+    // An element is NaN or infinite when its exponent bits are all ones: 0x7f80 in bf16, 0x7c00 in f16.
+    constexpr uint32_t e = std::is_same_v<T, __half> ? 0x7c00u : 0x7f80u, lo = e, hi = e << 16;
+    uint32_t bad = 0;
+    for (int i = threadIdx.x; i < kKeys * kChunksPerRow; i += kThreads) {
+      const int r = i / kChunksPerRow, c = i - r * kChunksPerRow;
+      const uint4 x = *reinterpret_cast<const uint4*>(&tileRows[r * kStride + c * 8]);
+      const uint32_t words[4] = {x.x, x.y, x.z, x.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) bad |= static_cast<uint32_t>((words[k] & lo) == lo) | static_cast<uint32_t>((words[k] & hi) == hi);
+    }
+    return bad != 0;
+  }
+
+  // Per key of the tile, whether its row holds a NaN or an infinity (after the barrier: every copy is visible).
+  __device__ void flagRows(const T* tileRows, uint8_t* flags) const {
+    for (int r = threadIdx.x; r < kKeys; r += kThreads) {
+      bool bad = false;
+      for (int c = 0; c < kHeadDim; ++c) bad = bad || nonFinite(toFloat(tileRows[r * kStride + c]));
+      flags[r] = bad;
+    }
+    __syncthreads();
+  }
+
+  __device__ __forceinline__ static bool visible(const KernelParams& p, const WorkTile& w, const KeyTile& tile,
+                                                const SharedStorage& s, int col, int32_t token, int32_t image,
+                                                bool valid) {
+    if (col >= tile.count) return false;
+    return tile.full() || !valid ||
+           mask_visible(w.category, p.mask, token, s.keyToken[col], image, s.keyImage[col], s.keySink[col] != 0);
+  }
+
+  // The keys with a non-finite v row, added one by one to the rows that see them (IEEE: their values reach exactly
+  // those rows); accumulate() then runs with those rows zeroed. A weight of key column j lives in lane (j % 8) / 2 of
+  // the quad, in S block j / 8.
+  __device__ void accumulateNonFinite(const KernelParams& p, const WorkTile& w, const KeyTile& tile,
+                                      const SharedStorage& s, const int32_t (&token)[2], const int32_t (&image)[2],
+                                      const bool (&valid)[2], const float (&pr)[kKeyBlocks][4]) {
+    const int lane = threadIdx.x & 31, t = lane & 3;
+#pragma unroll
+    for (int n = 0; n < kKeyBlocks; ++n)
+#pragma unroll
+      for (int owner = 0; owner < 4; ++owner)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float weight = __shfl_sync(0xffffffffu, pr[n][e], (lane & ~3) | owner);
+          const int col = n * 8 + 2 * owner + (e & 1), h = e >> 1;
+          if (col >= tile.count || !s.vNonFinite[col] || !visible(p, w, tile, s, col, token[h], image[h], valid[h])) continue;
+#pragma unroll
+          for (int d = 0; d < kDimBlocks; ++d) {
+            o_[d][2 * h] += weight * toFloat(s.v[col * kStride + d * 8 + 2 * t]);
+            o_[d][2 * h + 1] += weight * toFloat(s.v[col * kStride + d * 8 + 2 * t + 1]);
+          }
+        }
+  }
+
   __device__ void loadQuery(const KernelParams& p, const WorkTile& w, SharedStorage& s) const {
     const T* q = static_cast<const T*>(p.q);
     for (int i = threadIdx.x; i < kRows * kChunksPerRow; i += kThreads) {
@@ -177,14 +273,23 @@ class Sm80Mainloop {
   // Accumulator element e of block n sits at row g + 8*(e/2), key column n*8 + 2t + e%2.
   __device__ void maskAndScale(const KernelParams& p, const WorkTile& w, const KeyTile& tile, const SharedStorage& s,
                                const int32_t (&token)[2], const int32_t (&image)[2], const bool (&valid)[2],
-                               float (&sc)[kKeyBlocks][4]) const {
-    const int t = threadIdx.x & 3;
+                               bool exact, float (&sc)[kKeyBlocks][4]) const {
+    const int t = threadIdx.x & 3, g = (threadIdx.x & 31) >> 2, warpRow = (threadIdx.x >> 5) * 16;
 #pragma unroll
     for (int n = 0; n < kKeyBlocks; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int col = n * 8 + 2 * t + (e & 1), h = e >> 1;
-        float x = sc[n][e] * p.scaleLog2;
+        float x;
+        if (exact && col < tile.count && s.kNonFinite[col]) {
+          // IEEE arithmetic element by element, so the non-finite value gives the reference's score.
+          const int row = warpRow + g + 8 * h;
+          float acc = 0.0f;
+          for (int c = 0; c < kHeadDim; ++c) acc += toFloat(s.q[row * kStride + c]) * toFloat(s.k[col * kStride + c]);
+          x = acc * p.qSign;
+        } else {
+          x = saturate(sc[n][e] * p.qSign);  // finite inputs saturate
+        }
         if (col >= tile.count) {
           x = kNegInf;
         } else if (!tile.full() && valid[h] &&
@@ -205,12 +310,12 @@ class Sm80Mainloop {
 #pragma unroll
       for (int n = 0; n < kKeyBlocks; ++n) tileMax = fmaxf(tileMax, fmaxf(sc[n][2 * h], sc[n][2 * h + 1]));
       float reference;
-      const float alpha = row_[h].update(tileMax, reference);
+      const float alpha = row_[h].update(tileMax, expScale_, reference);
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < kKeyBlocks; ++n) {
-        sc[n][2 * h] = exp2Approx(sc[n][2 * h] - reference);
-        sc[n][2 * h + 1] = exp2Approx(sc[n][2 * h + 1] - reference);
+        sc[n][2 * h] = exp2Approx(expScale_ * (sc[n][2 * h] - reference));
+        sc[n][2 * h + 1] = exp2Approx(expScale_ * (sc[n][2 * h + 1] - reference));
         sum += sc[n][2 * h] + sc[n][2 * h + 1];
       }
       row_[h].sum += sum;
@@ -246,6 +351,8 @@ class Sm80Mainloop {
 
   float o_[kDimBlocks][4];
   RowState row_[2];
+  float expScale_ = 0.0f;
+  bool poisoned_[2] = {false, false};
 };
 
 }  // namespace bs::cuda

@@ -1,6 +1,8 @@
 // Online softmax in base 2 for rows spread over the four lanes of a quad (lanes 4i..4i+3), the layout of both
 // mainloops: the m16n8 accumulator fragment gives each quad two rows, and the SIMT path gives each quad one row.
-// Scores arrive already multiplied by scale*log2(e); hidden scores are -inf.
+// Scores arrive as qSign * q.k (kernel_params.h), saturated where the inputs are finite; hidden scores are -inf.
+// Non-finite inputs follow the README's rules, as the CPU kernel does: a NaN or +inf score makes the row NaN (the
+// running maximum ignores NaN while exp2 keeps it; +inf - +inf is NaN), a -inf score weighs nothing.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -8,6 +10,14 @@
 namespace bs::cuda {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+constexpr float kPosInf = std::numeric_limits<float>::infinity();
+constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// A score of finite inputs beyond the f32 range (q.k overflowed) stands at +-FLT_MAX; NaN stays NaN.
+__device__ __forceinline__ float saturate(float x) { return x > kFloatMax ? kFloatMax : x < -kFloatMax ? -kFloatMax : x; }
+
+__device__ __forceinline__ bool nonFinite(float x) { return !(x - x == 0.0f); }  // NaN or +-inf
 
 __device__ __forceinline__ float exp2Approx(float x) {
 #if defined(__CUDA_ARCH__)
@@ -36,18 +46,20 @@ struct RowState {
 
   // Takes the quad-wide maximum of this tile's scores for the row; returns the factor by which earlier partial
   // results must be scaled, and sets `reference`, the value to subtract from this tile's scores before exp2.
-  __device__ __forceinline__ float update(float tileMax, float& reference) {
+  __device__ __forceinline__ float update(float tileMax, float expScale, float& reference) {
     const float newMax = fmaxf(max, quadMax(tileMax));
     // A row with nothing visible yet keeps max = -inf; subtracting 0 instead keeps exp2 at exactly 0 (not NaN).
     reference = newMax == kNegInf ? 0.0f : newMax;
-    const float alpha = exp2Approx(max - reference);
+    const float alpha = exp2Approx(expScale * (max - reference));
     max = newMax;
     sum *= alpha;
     return alpha;
   }
-  // Natural-log log-sum-exp of the row (after the final quad sum).
-  __device__ __forceinline__ float lse(float totalSum) const {
-    return (max + log2f(totalSum)) * 0.6931471805599453f;
+  // Natural-log log-sum-exp of the row (after the final quad sum): absScale * max + ln(sum). A maximum saturated at
+  // +-FLT_MAX stands for a score beyond the f32 range, whose lse is too: +-inf.
+  __device__ __forceinline__ float lse(float totalSum, float absScale) const {
+    if (max == kFloatMax || max == -kFloatMax) return max > 0 ? kPosInf : kNegInf;
+    return absScale * max + log2f(totalSum) * 0.6931471805599453f;
   }
 };
 

@@ -89,6 +89,21 @@ void CtaEmulator::barrier(Group& g) {
 }
 
 void CtaEmulator::syncThreads() { barrier(block_); }
+
+int CtaEmulator::syncThreadsOr(int predicate) {
+  // Every thread publishes its predicate in its exchange slot; after the barrier each reads them all, and a second
+  // barrier keeps the slots until everyone has.
+  std::memcpy(slot(running_ >> 5, running_ & 31), &predicate, sizeof predicate);
+  barrier(block_);
+  int any = 0;
+  for (int t = 0; t < threads_; ++t) {
+    int x;
+    std::memcpy(&x, slot(t >> 5, t & 31), sizeof x);
+    any |= x != 0;
+  }
+  barrier(block_);
+  return any;
+}
 void CtaEmulator::syncWarp() { barrier(warps_[running_ >> 5]); }
 
 }  // namespace bs::cuda::emu

@@ -30,6 +30,8 @@ class CtaEmulator {
 
   void syncThreads();
   void syncWarp();
+  // __syncthreads_or: a block barrier that returns nonzero when any thread's predicate was.
+  int syncThreadsOr(int predicate);
 
   // A warp-collective operation: every lane contributes `in`; after all lanes of the warp have, each lane gets
   // compute(lane, get) where get(l) returns lane l's contribution.

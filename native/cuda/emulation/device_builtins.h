@@ -15,6 +15,13 @@
 inline void __syncthreads() { ::bs::cuda::emu::CtaEmulator::current().syncThreads(); }
 inline void __syncwarp(unsigned = 0xffffffffu) { ::bs::cuda::emu::CtaEmulator::current().syncWarp(); }
 
+inline int __syncthreads_or(int predicate) { return ::bs::cuda::emu::CtaEmulator::current().syncThreadsOr(predicate); }
+
+// Full-warp indexed shuffle: every lane receives lane srcLane's value.
+inline float __shfl_sync(unsigned, float value, int srcLane) {
+  return ::bs::cuda::emu::CtaEmulator::current().warpCollective(value, [&](int, auto get) { return get(srcLane & 31); });
+}
+
 // Full-warp butterfly shuffle: lane l receives lane (l ^ laneMask)'s value.
 inline float __shfl_xor_sync(unsigned, float value, int laneMask) {
   return ::bs::cuda::emu::CtaEmulator::current().warpCollective(
