@@ -35,7 +35,9 @@ describe('plans and the garbage collector', () => {
     expect(r.status, r.stderr).toBe(0);
     const [peak, bytes] = r.stdout.trim().split(' ').map(Number);
     expect(bytes).toBeGreaterThan(100_000);
-    expect(peak).toBeLessThan(400);
+    // Under ASan (scripts/long-checks.sh sets BLINDSIGHT_SANITIZED) freed memory waits in a quarantine of up to 256 MiB
+    // and the heap has shadow memory; plans that are never collected would still pass 2 GiB there.
+    expect(peak).toBeLessThan(process.env.BLINDSIGHT_SANITIZED === '1' ? 1000 : 400);
   });
 });
 
