@@ -38,4 +38,12 @@ struct AttentionProblem {
   const CallRanges* ranges = nullptr;
 };
 
+// The softmax's weights are 2^(expScale (s - max)) with s = sign(scale) q.k: the scale multiplies score differences,
+// so no finite scale overflows (a product beyond the f32 range stands at FLT_MAX). Both backends use this.
+inline float softmaxExpScale(float scale) {
+  const float a = scale < 0 ? -scale : scale;
+  const float x = a * 1.4426950408889634f;  // |scale| log2 e; inf past the f32 range
+  return x < 3.40282347e38f ? x : 3.40282347e38f;
+}
+
 }  // namespace bs

@@ -80,7 +80,7 @@ struct ItemState {
         kvHeadOffset(static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) * kv_.headStride),
         direct(In == DType::F32 && p_.headDim % W == 0),
         streamOut(p_.outputType == DType::F32 && queryRows(p_, plan_) * p_.numHeads * p_.headDim * 4 >= kStreamOutBytes),
-        qSign(p_.scale < 0 ? -1.0f : 1.0f), expScale(std::min(std::fabs(p_.scale) * kLog2e, FLT_MAX)),
+        qSign(p_.scale < 0 ? -1.0f : 1.0f), expScale(softmaxExpScale(p_.scale)),
         nonFiniteKv(kv_.nonFinite ? kv_.nonFinite + static_cast<int64_t>(stack_.heads[0] / (p_.numHeads / p_.numKvHeads)) *
                                                          kv_.rows
                                   : nullptr),

@@ -5,7 +5,6 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
-#include <limits>
 
 #include "kernel_params.h"
 #include "softmax.cuh"

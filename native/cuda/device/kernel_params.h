@@ -70,9 +70,8 @@ inline KernelParams tensorParams(const MaskOptions& mask, const AttentionProblem
   params.numKvHeads = p.numKvHeads;
   params.headsPerKv = p.numHeads / p.numKvHeads;
   params.qSign = p.scale < 0 ? -1.0f : 1.0f;
-  const float absScale = p.scale < 0 ? -p.scale : p.scale;
-  params.expScale = absScale > 3.4028234663852886e38f / 1.4426950408889634f ? 3.4028234663852886e38f : absScale * 1.4426950408889634f;
-  params.absScale = absScale;
+  params.expScale = softmaxExpScale(p.scale);
+  params.absScale = p.scale < 0 ? -p.scale : p.scale;
   params.mask = mask;
   return params;
 }

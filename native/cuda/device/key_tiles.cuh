@@ -21,6 +21,16 @@ struct ReadOnlyLoad {
 
 using KeyTile = KeyTileT<ReadOnlyLoad>;
 
+// Whether row `token` (of image `image`; valid: a row of the work tile) sees key `col` of a tile: every key of a full
+// tile, the element rule on a partial one. Both mainloops keep the partial tile's keyToken / keyImage / keySink in
+// their shared storage.
+template <class Shared>
+BS_HOST_DEVICE bool tileKeyVisible(const KernelParams& p, const WorkTile& w, const KeyTile& tile, const Shared& s,
+                                          int col, int32_t token, int32_t image, bool valid) {
+  return tile.full() || !valid ||
+         mask_visible(w.category, p.mask, token, s.keyToken[col], image, s.keyImage[col], s.keySink[col] != 0);
+}
+
 template <int kTileKeys>
 class KeyTileWalk : public TileWalkT<kTileKeys, ReadOnlyLoad> {
  public:

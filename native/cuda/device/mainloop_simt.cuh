@@ -86,7 +86,7 @@ class SimtMainloop {
       for (int i = 0; i < kKeys / 4; ++i) {
         const int j = sub + 4 * i;
         float x = kNegInf;
-        if (j < tile.count && visible(p, w, tile, s, j, valid, token, image)) {
+        if (j < tile.count && tileKeyVisible(p, w, tile, s, j, token, image, valid)) {
           x = dot(&s.q[row * kStride], &s.k[j * kStride]);
           if (!(exact && s.keyNonFinite[j])) x = saturate(x);  // finite inputs saturate
         }
@@ -109,7 +109,7 @@ class SimtMainloop {
       for (int c = 0; c < kOwnVec; ++c) o_[c].x *= alpha, o_[c].y *= alpha, o_[c].z *= alpha, o_[c].w *= alpha;
       for (int j = 0; j < tile.count; ++j) {
         // Hidden pairs add nothing at all where a value may be non-finite (0 * NaN is NaN).
-        if (exact && !visible(p, w, tile, s, j, valid, token, image)) continue;
+        if (exact && !tileKeyVisible(p, w, tile, s, j, token, image, valid)) continue;
         const float pr = s.prob[row * kProbStride + j];
 #pragma unroll
         for (int c = 0; c < kOwnVec; ++c) {
@@ -146,12 +146,6 @@ class SimtMainloop {
       acc = fmaf(x.x, y.x, fmaf(x.y, y.y, fmaf(x.z, y.z, fmaf(x.w, y.w, acc))));
     }
     return acc;
-  }
-
-  __device__ __forceinline__ static bool visible(const KernelParams& p, const WorkTile& w, const KeyTile& tile,
-                                                const SharedStorage& s, int j, bool valid, int32_t token, int32_t image) {
-    return tile.full() || !valid ||
-           mask_visible(w.category, p.mask, token, s.keyToken[j], image, s.keyImage[j], s.keySink[j] != 0);
   }
 
   // Keys past tile.count are zero-filled (their probabilities are 0, and zeros keep 0 * V finite). Returns whether

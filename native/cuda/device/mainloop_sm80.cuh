@@ -178,14 +178,6 @@ class Sm80Mainloop {
     __syncthreads();
   }
 
-  __device__ __forceinline__ static bool visible(const KernelParams& p, const WorkTile& w, const KeyTile& tile,
-                                                const SharedStorage& s, int col, int32_t token, int32_t image,
-                                                bool valid) {
-    if (col >= tile.count) return false;
-    return tile.full() || !valid ||
-           mask_visible(w.category, p.mask, token, s.keyToken[col], image, s.keyImage[col], s.keySink[col] != 0);
-  }
-
   // The keys with a non-finite v row, added one by one to the rows that see them (IEEE: their values reach exactly
   // those rows); accumulate() then runs with those rows zeroed. A weight of key column j lives in lane (j % 8) / 2 of
   // the quad, in S block j / 8.
@@ -201,7 +193,7 @@ class Sm80Mainloop {
         for (int e = 0; e < 4; ++e) {
           const float weight = __shfl_sync(0xffffffffu, pr[n][e], (lane & ~3) | owner);
           const int col = n * 8 + 2 * owner + (e & 1), h = e >> 1;
-          if (col >= tile.count || !s.vNonFinite[col] || !visible(p, w, tile, s, col, token[h], image[h], valid[h])) continue;
+          if (col >= tile.count || !s.vNonFinite[col] || !tileKeyVisible(p, w, tile, s, col, token[h], image[h], valid[h])) continue;
 #pragma unroll
           for (int d = 0; d < kDimBlocks; ++d) {
             o_[d][2 * h] += weight * toFloat(s.v[col * kStride + d * 8 + 2 * t]);
@@ -290,14 +282,7 @@ class Sm80Mainloop {
         } else {
           x = saturate(sc[n][e] * p.qSign);  // finite inputs saturate
         }
-        if (col >= tile.count) {
-          x = kNegInf;
-        } else if (!tile.full() && valid[h] &&
-                   !mask_visible(w.category, p.mask, token[h], s.keyToken[col], image[h], s.keyImage[col],
-                                 s.keySink[col] != 0)) {
-          x = kNegInf;
-        }
-        sc[n][e] = x;
+        sc[n][e] = col < tile.count && tileKeyVisible(p, w, tile, s, col, token[h], image[h], valid[h]) ? x : kNegInf;
       }
     }
   }
