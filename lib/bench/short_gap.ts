@@ -88,30 +88,27 @@ export async function runShortGapBench(o: ShortGapOptions): Promise<{ rows: Shor
       const cast = (x: Float32Array) => (dtype === 'f32' ? x : toDType(x, dtype));
       const q = cast(qf), k = cast(kf), v = cast(vf);
       const base = { q, k, v, dtype, plan, numHeads: H, numKvHeads: KV, headDim: D, isa: o.isa };
-      const phases: { prepareMs: number[]; kernelMs: number[] }[] = [];
-      const tasks: (() => void)[] = [];
+      const tasks: (() => AttentionResult)[] = [];
       for (const category of HEAD_CATEGORIES)
         for (const withOut of [false, true]) {
           const heads = Array<HeadCategory>(H).fill(category);
-          const p = { prepareMs: [] as number[], kernelMs: [] as number[] };
-          phases.push(p);
-          tasks.push(() => {
-            const r: AttentionResult = attentionSync(withOut ? { ...base, heads, out } : { ...base, heads });
-            p.prepareMs.push(r.timing?.prepareMs ?? Number.NaN);
-            p.kernelMs.push(r.timing?.kernelMs ?? Number.NaN);
-          });
+          tasks.push(() => attentionSync(withOut ? { ...base, heads, out } : { ...base, heads }));
         }
       // The event loop gets a turn after every call, as in a model's async forward pass: Node runs the finalizers of
       // dropped outputs there, which give their native blocks back to the addon's pool for the next call.
       const ms = tasks.map((): number[] => []);
+      const phases = tasks.map(() => ({ prepareMs: [] as number[], kernelMs: [] as number[] }));
       for (let r = -1; r < o.repeats; r++) // round -1 warms up pools, scratch and caches as a running model has them
         for (const [i, run] of tasks.entries()) {
           const t = performance.now();
-          run();
-          if (r >= 0) ms[i].push(performance.now() - t);
+          const result = run();
+          if (r >= 0) {
+            ms[i].push(performance.now() - t);
+            phases[i].prepareMs.push(result.timing?.prepareMs ?? Number.NaN);
+            phases[i].kernelMs.push(result.timing?.kernelMs ?? Number.NaN);
+          }
           await new Promise((resolve) => setImmediate(resolve));
         }
-      for (const p of phases) p.prepareMs.splice(0, 1), p.kernelMs.splice(0, 1);
       const split = (i: number): PhaseSplit => {
         const totalMs = median(ms[i]), prepareMs = median(phases[i].prepareMs), kernelMs = median(phases[i].kernelMs);
         return { totalMs, prepareMs, kernelMs, restMs: totalMs - prepareMs - kernelMs };
