@@ -45,7 +45,7 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   const auto t1 = Clock::now();
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
-    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
+    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category, w.tokenMajor};
     const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
     kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker]);
   });

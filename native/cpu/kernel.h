@@ -67,6 +67,18 @@ struct HeadStack {
   const int32_t* heads;
   int32_t count;
   HeadCategory category;
+  // The order of the item's (head, row) pairs in its lanes: head-major (lane g is row g % rows of head g / rows) or,
+  // for a sparse head's image rows, token-major (lane g is head g % count of row g / count), so a pass reads and
+  // writes each token's heads as one contiguous run of q and out (work_order.cpp).
+  bool tokenMajor = false;
+
+  // The head and the token (first + row) of lanes g0 .. g0 + n - 1 of an item of `rows` rows per head.
+  void lanes(int32_t g0, int32_t n, int32_t rows, int32_t first, int32_t* head, int32_t* token) const {
+    for (int32_t g = g0; g < g0 + n; ++g) {
+      head[g - g0] = heads[tokenMajor ? g % count : g / rows];
+      token[g - g0] = first + (tokenMajor ? g / count : g % rows);
+    }
+  }
 };
 
 // Where the kernel reads K and V: element (key row, kvHead, c) is at k[row * tokenStride + kvHead * headStride + c],

@@ -51,17 +51,21 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem, const std:
   std::vector<bool> taken(group);
   for (size_t b = 0; b < numBlocks; ++b) {
     const QueryPiece& qb = pieces[b];
-    // A block of a whole pass or more fills the lanes already; stacking it measured no faster and would make the
-    // items coarser.
-    const int32_t cap = qb.rows() < kLanes ? kMaxStackedHeads : 1;
     const bool text = imageIds[qb.begin] < 0 && segmentOf[qb.begin] == segmentOf[qb.end - 1];
+    const bool image = imageIds[qb.begin] >= 0;
     for (int kv = 0; kv < problem.numKvHeads; ++kv) {
       const int h0 = kv * group;
       std::fill(taken.begin(), taken.end(), false);
       for (int i = 0; i < group; ++i) {
         if (taken[i]) continue;
         const HeadCategory cat = problem.heads[h0 + i];
-        WorkItem w{static_cast<int32_t>(b), static_cast<int32_t>(out.heads.size()), 0, cat};
+        // A sparse head's image rows see few keys, so what each row costs besides its pairs (its q row in, its out row
+        // back) weighs: their blocks stack the group's heads token-major (kernel.h, HeadStack), and a pass reads and
+        // writes each token's heads as one contiguous run instead of 64 pieces a whole token apart. Otherwise a block
+        // of a whole pass or more fills the lanes already; stacking it head-major measured no faster.
+        const bool tokenMajor = image && cat != HeadCategory::Dense && qb.rows() <= kLanes;
+        const int32_t cap = tokenMajor || qb.rows() < kLanes ? kMaxStackedHeads : 1;
+        WorkItem w{static_cast<int32_t>(b), static_cast<int32_t>(out.heads.size()), 0, cat, tokenMajor};
         for (int j = i; j < group && w.numHeads < cap; ++j) {
           if (taken[j]) continue;
           const HeadCategory cj = problem.heads[h0 + j];

@@ -33,6 +33,7 @@ struct WorkItem {
   int32_t firstHead;      // index into WorkList::heads
   int32_t numHeads;
   HeadCategory category;  // whose plan and partial-tile masks the item uses
+  bool tokenMajor;        // lane order (kernel.h, HeadStack)
 };
 
 struct WorkList {

@@ -97,8 +97,9 @@ describe.each(isas)('CPU kernel, ISA %s, against the float64 reference', (isa) =
 
   // Query blocks shorter than a pass (text between images, image tails, small blockM) run the heads of a KV group
   // that share their plan as one work item, (head, row) pairs in the lanes: same-category heads, and on text blocks
-  // heads of any category. These cases make such stacks of 2 to 8 heads (and groups larger than a stack), with
-  // passes that split a head's rows, partial diagonal tiles and window edges inside stacked passes.
+  // heads of any category; image blocks of sparse heads, whole ones too, stack token-major (a pass holds a few tokens
+  // x the group's heads). These cases make such stacks of 2 to 8 heads (and groups larger than a stack), with passes
+  // that split a head's rows or a token's heads, partial diagonal tiles and window edges inside stacked passes.
   it.each([
     ['one category per layer', (h: number, seed: number) => HEAD_CATEGORIES[seed % 4]],
     ['categories in runs of 3', (h: number, seed: number) => HEAD_CATEGORIES[(Math.floor(h / 3) + seed) % 4]],

@@ -38,8 +38,9 @@ bool ownTokenNonFinite(const S& s) {
   return false;
 }
 
-// Passes of up to kLanes lanes over the stack's (head, row) pairs, head-major: lane g of the item is row
-// g % blockRows of head g / blockRows. A single head's passes are the block's rows in kLanes steps.
+// Passes of up to kLanes lanes over the stack's (head, row) pairs, head-major (lane g of the item is row
+// g % blockRows of head g / blockRows) or token-major (kernel.h, HeadStack). A single head's passes are the block's
+// rows in kLanes steps.
 template <DType In, bool Dot>
 void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, const HeadStack& stack,
              const QueryPiece& piece, const BlockMasks& masks, Scratch& scratch) {
@@ -49,16 +50,14 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
   for (int32_t g0 = 0; g0 < lanes; g0 += kLanes) {
     s.rows = std::min(kLanes, lanes - g0);
     s.vecs = (s.rows + W - 1) / W;
-    for (int i = 0; i < s.rows; ++i) {
-      s.laneHead[i] = stack.heads[(g0 + i) / s.blockRows];
-      s.laneToken[i] = s.qb.begin + (g0 + i) % s.blockRows;
-    }
+    stack.lanes(g0, s.rows, s.blockRows, s.qb.begin, s.laneHead, s.laneToken);
     const uint64_t* bits = passMasks(s, g0);
-    // A sparse head's image rows see no key of their own block but themselves: those pairs are done with the
-    // queries' transposition, one per row, and the runs skip the block's own keys.
-    const bool selfOnly = ownKeysSelfOnly(s, spans, bits) && !ownTokenNonFinite(s);
-    loadQueries(s, selfOnly);
-    forEachTile(s, spans, bits, selfOnly, [&](const TileKeys& t) { tile(s, t); });
+    // A sparse head's image rows see no key of their own block but themselves (and the image's sink): those pairs are
+    // done with the queries' transposition, one per row, and the runs skip the block's own keys.
+    OwnKeys own;
+    own.selfOnly = ownKeysSelfOnly(s, spans, bits, own) && !ownTokenNonFinite(s);
+    loadQueries(s, own.selfOnly);
+    forEachTile(s, spans, bits, own, [&](const TileKeys& t) { tile(s, t); });
     storeRows(s);
   }
   if (s.streamed) simd::streamFence();

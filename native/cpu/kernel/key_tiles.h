@@ -4,6 +4,7 @@
 // TileMasks in exactly this order.
 #pragma once
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 
 #include "../../core/block_verdicts.h"
@@ -25,12 +26,28 @@ struct TileKeys {
 };
 
 // The stored row masks of the pass starting at lane g0, one bit per lane. TileMasks holds them per kLanes rows of the
-// block. Only blocks shorter than one pass are stacked (work_order.cpp), so TileMasks has a single piece for them, and
-// a stacked pass's lanes repeat its rows once per head: each key's row mask is copied into every head's lane range.
+// block. Only blocks of at most one pass are stacked (work_order.cpp), so TileMasks has a single piece for them, and
+// a stacked pass's lanes repeat its rows once per head: each key's row mask is spread over the lanes of its rows.
 template <class S>
 inline const uint64_t* passMasks(S& s, int32_t g0) {
   if (!s.masks.bits) return nullptr;
   if (s.stack.count == 1) return s.masks.bits + static_cast<int64_t>(g0 / kLanes) * s.masks.keys;
+  if (s.stack.tokenMajor) {
+    // Row r's heads are lanes [r * count - g0, (r + 1) * count - g0) of the pass, clipped to it.
+    const int32_t count = s.stack.count, r0 = g0 / count, r1 = (g0 + s.rows - 1) / count;
+    const uint64_t passRows = r1 - r0 + 1 == 64 ? ~uint64_t{0} : (uint64_t{1} << (r1 - r0 + 1)) - 1;
+    const uint64_t passLanes = s.rows == 64 ? ~uint64_t{0} : (uint64_t{1} << s.rows) - 1;
+    const uint64_t heads = (uint64_t{1} << count) - 1;
+    for (int32_t j = 0; j < s.masks.keys; ++j) {
+      uint64_t m = 0;
+      for (uint64_t b = (s.masks.bits[j] >> r0) & passRows; b; b &= b - 1) {
+        const int32_t lane = (r0 + std::countr_zero(b)) * count - g0;
+        m |= lane >= 0 ? heads << lane : heads >> -lane;
+      }
+      s.laneMasks[j] = m & passLanes;
+    }
+    return s.laneMasks;
+  }
   struct Piece {
     int32_t row, lane;
     uint64_t keep;
@@ -57,10 +74,24 @@ inline BlockVerdicts::Kind verdictOf(const S& s, int32_t k) {
   return s.verdicts.kind(k, s.imageIds[k], s.sinkFlags[k] != 0);
 }
 
-// True when every token of the query block lies in a partial run and only the lanes of that token see it (a sparse
-// head's image rows: the rest of their own image is hidden). stored: the pass's stored masks.
+// How a pass computes the keys of its own query block. With selfOnly, each lane's pair with its own token rides along
+// with the queries' transposition (prologue.h) and the runs skip the block's own keys, but for the few that other lanes
+// see too (an image's sink, which the rest of the image's first block sees): those form one tile of their own, each
+// key masked to the lanes other than its own token's.
+constexpr int kMaxSharedOwnKeys = 4;
+struct OwnKeys {
+  bool selfOnly = false;
+  int n = 0;
+  int32_t key[kMaxSharedOwnKeys];
+  uint64_t bits[kMaxSharedOwnKeys];
+};
+
+// Whether the pass can take its own keys as OwnKeys::selfOnly: every token of the query block lies in a partial run,
+// its own lanes see it, and at most kMaxSharedOwnKeys of them are seen by other lanes too (a sparse head's image rows:
+// the rest of their own image is hidden but for its sink). Fills own's shared keys. stored: the pass's stored masks.
 template <class S>
-inline bool ownKeysSelfOnly(const S& s, const BlockSpans& spans, const uint64_t* stored) {
+inline bool ownKeysSelfOnly(const S& s, const BlockSpans& spans, const uint64_t* stored, OwnKeys& own) {
+  own.n = 0;
   if (!stored) return false;
   uint64_t lanesOf[256] = {};  // blockM <= 256 (plan.cpp)
   for (int i = 0; i < s.rows; ++i) lanesOf[s.laneToken[i] - s.qb.begin] |= uint64_t{1} << i;
@@ -74,7 +105,13 @@ inline bool ownKeysSelfOnly(const S& s, const BlockSpans& spans, const uint64_t*
     for (int32_t k = run.begin; k < run.end; ++k) {
       if (verdictOf(s, k) != BlockVerdicts::PerRow) continue;
       if (k >= s.qb.begin && k < s.qb.end) {
-        if (*stored != lanesOf[k - s.qb.begin]) return false;
+        const uint64_t self = lanesOf[k - s.qb.begin], others = *stored & ~self;
+        if ((*stored & self) != self) return false;
+        if (others) {
+          if (own.n == kMaxSharedOwnKeys) return false;
+          own.key[own.n] = k;
+          own.bits[own.n++] = others;
+        }
         ++seen;
       }
       ++stored;
@@ -84,10 +121,12 @@ inline bool ownKeysSelfOnly(const S& s, const BlockSpans& spans, const uint64_t*
 }
 
 // Calls tile(const TileKeys&) for every tile of the pass. Each partial tile's lane masks come from the stored masks
-// (keys the rows see differently) or from the block's verdicts (keys every lane sees alike). With selfOnly, the keys
-// of the block's own tokens are skipped (the prologue computed each lane's pair with itself).
+// (keys the rows see differently) or from the block's verdicts (keys every lane sees alike). With own.selfOnly, the
+// keys of the block's own tokens are skipped (the prologue computed each lane's pair with itself) but for own's shared
+// keys, a last tile.
 template <class S, class TileFn>
-inline void forEachTile(const S& s, const BlockSpans& spans, const uint64_t* stored, bool selfOnly, TileFn&& tile) {
+inline void forEachTile(const S& s, const BlockSpans& spans, const uint64_t* stored, const OwnKeys& own, TileFn&& tile) {
+  const bool selfOnly = own.selfOnly;
   const uint64_t allLanes = s.rows == 64 ? ~uint64_t{0} : (uint64_t{1} << s.rows) - 1;
   TileKeys t;
   const auto maskOf = [&](int32_t k) -> uint64_t {
@@ -134,6 +173,11 @@ inline void forEachTile(const S& s, const BlockSpans& spans, const uint64_t* sto
     }
   }
   if (t.n > 0) tile(t);
+  if (selfOnly && own.n > 0) {
+    t.n = own.n;
+    for (int j = 0; j < own.n; ++j) t.key[j] = own.key[j], t.bitsBuf[j] = own.bits[j];
+    tile(t);
+  }
 }
 
 }  // namespace

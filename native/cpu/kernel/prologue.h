@@ -39,6 +39,16 @@ inline void markNonFinite(S& s, int i0, simd::V8 (&finite)[8]) {
     if (f[x] != f[x]) s.poisoned |= uint64_t{1} << (i0 + x);
 }
 
+// The q rows of the group of 8 that is kQueryPrefetchRows after the group at i0 (i0 = -kQueryPrefetchRows: the
+// pass's first rows). A pass's rows are headDim pieces a whole token apart, each on its own page, which the hardware
+// prefetchers do not follow: asked for one group ahead, their misses overlap the transposition of the group before.
+template <class S>
+inline void prefetchQueryRows(const S& s, int i0) {
+  const size_t bytes = sizeof(typename S::Elem) * static_cast<size_t>(s.d);
+  for (int i = std::max(0, i0 + kQueryPrefetchRows); i < std::min(s.rows, i0 + 2 * kQueryPrefetchRows); ++i)
+    simd::prefetchBytes(s.qRow(i), bytes);
+}
+
 #if BS_SIMD_DOT_BF16
 // bf16 inputs for the pair products: headDim pairs of raw bf16, one 32-bit word per (pair, lane); the self pairs as
 // pair dot products on the words already loaded (a scalar scatter of 4096 words per pass cost bf16 sparse heads more
@@ -51,7 +61,9 @@ inline void loadQueryPairs(S& s, bool self) {
   if (s.rows < kLanes) std::fill(qp, qp + static_cast<size_t>(d2) * kLanes, 0u);
   const int d8 = d2 / 8 * 8;
   const auto* zero = reinterpret_cast<const uint32_t*>(s.zeroRow());
+  prefetchQueryRows(s, -kQueryPrefetchRows);
   for (int i0 = 0; i0 < s.rows; i0 += 8) {
+    prefetchQueryRows(s, i0);
     const uint32_t* r[8];
     const uint32_t* k[8];
     for (int x = 0; x < 8; ++x) {
@@ -107,7 +119,9 @@ inline void loadQueryRows(S& s, bool self) {
   if (s.rows < kLanes) std::fill(s.qt, s.qt + static_cast<size_t>(s.d) * kLanes, 0.0f);
   const simd::V8 minusOne = simd::set18(-1.0f), zero = simd::zero8();
   const size_t rowBuf = s.rowBufferFloats();
+  prefetchQueryRows(s, -kQueryPrefetchRows);
   for (int i0 = 0; i0 < s.rows; i0 += 8) {
+    prefetchQueryRows(s, i0);
     const float* r[8];
     const float* k[8];
     for (int x = 0; x < 8; ++x) {

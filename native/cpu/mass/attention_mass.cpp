@@ -93,7 +93,7 @@ MassResult attentionMass(const Plan& plan, const MassProblem& p, int threads, Is
   std::vector<MassScratch> massScratch(nt);
   workers->parallelFor(static_cast<int64_t>(work.items.size()), nt, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
-    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category};
+    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category, w.tokenMajor};
     const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
     kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker], massScratch[worker],
            sums.data() + slotOf[pieces[w.piece].block], numSlots, p.perToken);

@@ -158,14 +158,14 @@ inline void tile(S& s, const TileKeys& t, PassState& ps) {
 
 // Each lane's fractions into its head's sums (and perToken); undefined rows are NaN there and left out.
 template <class S>
-inline void finishPass(const S& s, const PassState& ps, int32_t g0, MassItemSums* out, int64_t headStride,
+inline void finishPass(const S& s, const PassState& ps, MassItemSums* out, int64_t headStride,
                        float* perToken) {
   for (int i = 0; i < s.rows; ++i) {
     double frac[kMassBuckets];
     double total = 0;
     for (int b = 0; b < kMassBuckets; ++b) total += ps.acc[b * kLanes + i];
     const bool defined = !((s.poisoned >> i) & 1) && total > 0 && total <= DBL_MAX;
-    MassItemSums& sums = out[static_cast<int64_t>(s.stack.heads[(g0 + i) / s.blockRows]) * headStride];
+    MassItemSums& sums = out[static_cast<int64_t>(s.laneHead[i]) * headStride];
     for (int b = 0; b < kMassBuckets; ++b) {
       // A division, not a multiply by 1/total: it cannot be fused into the sum below, so the sums come out the same
       // whether or not per-token fractions are stored.
@@ -199,16 +199,13 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
     s.rows = std::min(kLanes, lanes - g0);
     s.vecs = (s.rows + W - 1) / W;
     std::fill(ps.lanesOf, ps.lanesOf + s.blockRows, uint64_t{0});
-    for (int i = 0; i < s.rows; ++i) {
-      s.laneHead[i] = stack.heads[(g0 + i) / s.blockRows];
-      s.laneToken[i] = s.qb.begin + (g0 + i) % s.blockRows;
-      ps.lanesOf[s.laneToken[i] - s.qb.begin] |= uint64_t{1} << i;
-    }
+    stack.lanes(g0, s.rows, s.blockRows, s.qb.begin, s.laneHead, s.laneToken);
+    for (int i = 0; i < s.rows; ++i) ps.lanesOf[s.laneToken[i] - s.qb.begin] |= uint64_t{1} << i;
     std::fill(ps.acc, ps.acc + static_cast<size_t>(kMassBuckets) * kLanes, 0.0);
     const uint64_t* bits = kernel::passMasks(s, g0);
     kernel::loadQueries(s, false);
-    kernel::forEachTile(s, spans, bits, false, [&](const TileKeys& t) { tile(s, t, ps); });
-    finishPass(s, ps, g0, out, headStride, perToken);
+    kernel::forEachTile(s, spans, bits, kernel::OwnKeys{}, [&](const TileKeys& t) { tile(s, t, ps); });
+    finishPass(s, ps, out, headStride, perToken);
   }
 }
 
