@@ -1,13 +1,13 @@
 // The CPU backend's work items and the order in which they are handed out.
 //
 // A work item is one query piece (core/query_pieces.h: a query block's rows inside the call's query range) for a stack
-// of query heads. Heads are stacked when the block is shorter than one
-// pass of kLanes rows (the text between two images, the tail of an image) and they share the KV head and the block's
-// plan: the same category, or any category on a text block (text rows see everything causal whatever the head's
-// category). The kernel puts (head, row) pairs in its lanes, so a 24-row text block of 7 heads fills 168 lanes and
-// every K/V tile it reads serves up to 64 rows, as a long block does, instead of 24. Image blocks of sparse heads,
-// whose rows see few keys, are stacked whatever their length, token-major (kernel.h, HeadStack): a pass then reads and
-// writes each token's heads as one contiguous run.
+// of query heads. Heads are stacked when the block is shorter than one pass of kLanes rows (the text between two
+// images, the tail of an image) and they share the KV head and the block's plan: the same category, or any category on
+// a text block (text rows see everything causal whatever the head's category). The kernel puts (head, row) pairs in
+// its lanes, so a 24-row text block of 7 heads fills 168 lanes and every K/V tile it reads serves up to 64 rows, as a
+// long block does, instead of 24. Image blocks of sparse heads, whose rows see few keys, are stacked whole blocks
+// (of at most kLanes rows) included, token-major (kernel.h, HeadStack): a pass then reads and writes each token's
+// heads as one contiguous run.
 //
 // Sparse masks make work per item very uneven: a text query block sees every earlier key, an image query block of a
 // sparse head a few blocks. Items are sorted by the plan's cost estimate (pairs computed: rows x keys visited, plus a

@@ -52,12 +52,9 @@ constexpr int64_t kStreamOutBytes = int64_t{8} << 20;
 constexpr int kSparseTileDensityInv = 4;
 
 // How far ahead of its transposition a pass's q rows are prefetched (prologue.h): one group of 8 rows. Measured on
-// the Zen 5 VM, 4K-token short-gap prompt, f32 sink heads, against no prefetch: 8 rows ahead 0.93x, 16 0.94x, 32
-// 0.96x, the whole pass up front 0.97x.
-#ifndef BS_QPF
-#define BS_QPF 8
-#endif
-constexpr int kQueryPrefetchRows = BS_QPF;
+// the Zen 5 VM, 4K-token short-gap prompt, f32 sink heads, against no prefetch (one process, builds alternating): 8
+// rows ahead 0.94x, 16 0.94-0.95x, 32 0.95-0.96x.
+constexpr int kQueryPrefetchRows = 8;
 
 inline int32_t roundUp(int32_t x, int32_t m) { return (x + m - 1) / m * m; }
 

@@ -33,7 +33,8 @@ inline const uint64_t* passMasks(S& s, int32_t g0) {
   if (!s.masks.bits) return nullptr;
   if (s.stack.count == 1) return s.masks.bits + static_cast<int64_t>(g0 / kLanes) * s.masks.keys;
   if (s.stack.tokenMajor) {
-    // Row r's heads are lanes [r * count - g0, (r + 1) * count - g0) of the pass, clipped to it.
+    // Row r's heads are lanes [r * count - g0, (r + 1) * count - g0) of the pass, clipped to it. The block's rows fit
+    // one 64-bit row mask: work_order.cpp stacks only blocks of at most kLanes rows.
     const int32_t count = s.stack.count, r0 = g0 / count, r1 = (g0 + s.rows - 1) / count;
     const uint64_t passRows = r1 - r0 + 1 == 64 ? ~uint64_t{0} : (uint64_t{1} << (r1 - r0 + 1)) - 1;
     const uint64_t passLanes = s.rows == 64 ? ~uint64_t{0} : (uint64_t{1} << s.rows) - 1;
