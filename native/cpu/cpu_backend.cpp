@@ -34,7 +34,7 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   const std::vector<QueryPiece> pieces = queryPieces(plan, *problem.ranges);
-  const WorkList work = orderWork(plan, problem, pieces);
+  const WorkList work = orderWork(plan, problem, pieces, StackItems::PerPass);
   // The calling thread (the JS thread, or the libuv worker of an async call) is worker 0 of the job and the pool
   // supplies the rest, so a call uses exactly n threads; concurrent calls queue on the pool rather than add threads.
   std::shared_ptr<ThreadPool> workers = pool();
@@ -45,7 +45,7 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   const auto t1 = Clock::now();
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
-    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category, w.tokenMajor};
+    const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category, w.tokenMajor, w.firstLane, w.numLanes};
     const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
     kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker]);
   });

@@ -71,6 +71,9 @@ struct HeadStack {
   // for a sparse head's image rows, token-major (lane g is head g % count of row g / count), so a pass reads and
   // writes each token's heads as one contiguous run of q and out (work_order.cpp).
   bool tokenMajor = false;
+  // The passes this item runs: lanes [firstLane, firstLane + numLanes) of the stack (numLanes 0: all of them).
+  int32_t firstLane = 0;
+  int32_t numLanes = 0;
 
   // The head and the token (first + row) of lanes g0 .. g0 + n - 1 of an item of `rows` rows per head.
   void lanes(int32_t g0, int32_t n, int32_t rows, int32_t first, int32_t* head, int32_t* token) const {

@@ -23,7 +23,8 @@ bool samePlanRow(const Plan& plan, HeadCategory a, HeadCategory b, const QueryPi
 
 }  // namespace
 
-WorkList orderWork(const Plan& plan, const AttentionProblem& problem, const std::vector<QueryPiece>& pieces) {
+WorkList orderWork(const Plan& plan, const AttentionProblem& problem, const std::vector<QueryPiece>& pieces,
+                   StackItems split) {
   const size_t numBlocks = pieces.size();
   // Cost of one head's item per (category, query block); categories, not heads, so this is O(4 * plan) however many
   // heads.
@@ -76,8 +77,20 @@ WorkList orderWork(const Plan& plan, const AttentionProblem& problem, const std:
           out.heads.push_back(h0 + j);
           ++w.numHeads;
         }
-        out.items.push_back(w);
-        itemCost.push_back(cost[static_cast<int>(cat)][b] * w.numHeads);
+        const int64_t headCost = cost[static_cast<int>(cat)][b];
+        const int32_t lanes = w.numHeads * qb.rows();
+        if (split == StackItems::PerPass && !tokenMajor && lanes > kLanes) {
+          for (int32_t g = 0; g < lanes; g += kLanes) {
+            WorkItem x = w;
+            x.firstLane = g;
+            x.numLanes = std::min(kLanes, lanes - g);
+            out.items.push_back(x);
+            itemCost.push_back(headCost * x.numLanes / qb.rows());
+          }
+        } else {
+          out.items.push_back(w);
+          itemCost.push_back(headCost * w.numHeads);
+        }
       }
     }
   }

@@ -46,8 +46,8 @@ void runItem(const Plan& plan, const AttentionProblem& p, const KvView& kv, cons
              const QueryPiece& piece, const BlockMasks& masks, Scratch& scratch) {
   ItemState<In, Dot> s(plan, p, kv, stack, piece, masks, scratch);
   const BlockSpans spans = piece.spans(plan, s.cat);
-  const int32_t lanes = stack.count * s.blockRows;
-  for (int32_t g0 = 0; g0 < lanes; g0 += kLanes) {
+  const int32_t lanes = stack.numLanes > 0 ? stack.firstLane + stack.numLanes : stack.count * s.blockRows;
+  for (int32_t g0 = stack.firstLane; g0 < lanes; g0 += kLanes) {
     s.rows = std::min(kLanes, lanes - g0);
     s.vecs = (s.rows + W - 1) / W;
     stack.lanes(g0, s.rows, s.blockRows, s.qb.begin, s.laneHead, s.laneToken);

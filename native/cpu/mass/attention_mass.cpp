@@ -81,7 +81,7 @@ MassResult attentionMass(const Plan& plan, const MassProblem& p, int threads, Is
   resolveProblemStrides(problem, n, n);
   const std::vector<QueryPiece> pieces = queryPieces(plan, whole);
 
-  WorkList work = orderWork(plan, problem, pieces);
+  WorkList work = orderWork(plan, problem, pieces, StackItems::Whole);
   std::erase_if(work.items, [&](const WorkItem& w) { return slotOf[w.piece] < 0; });
   std::vector<MassItemSums> sums(static_cast<size_t>(heads) * numSlots);
   const MassBlockFn kernel = kernelsFor(isa).massBlock;
