@@ -117,6 +117,7 @@
         "native/cpu/mass/attention_mass.cpp",
         "native/cpu/mass/calibrator.cpp",
         "native/addon/plan_object.cpp",
+        "native/addon/kv_pack_object.cpp",
         "native/addon/tensor_memory.cpp",
         "native/addon/attention.cpp",
         "native/addon/attention_mass.cpp",

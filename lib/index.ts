@@ -11,6 +11,7 @@ export { MaskPlan, type MaskOptions, type PlanOptions, type PlanStats, type Cate
 export {
   attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa, type Tensor, type TokenRange, type TokenRanges, type CallStrides, type TensorStrides,
 } from './attention/attention.js';
+export { KvPack } from './attention/kv_pack.js';
 export { mergeAttention, type MergeArgs, type PartialAttention } from './attention/merge.js';
 export { DTYPES, toDType, fromDType, f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32, type DType } from './core/dtype.js';
 export { HeadPolicy, POLICY_FORMAT, POLICY_VERSION, type HeadPolicyJSON } from './core/policy.js';

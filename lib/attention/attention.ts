@@ -3,6 +3,7 @@ import { bool, checkGqa, dtypeOption, f32, isaOption, positiveInt, scaleOption, 
 import { DTYPE_CODES, type DType } from '../core/dtype.js';
 import { BlindsightError, callNative, fromNative, typeError, rangeError, show } from '../core/errors.js';
 import { MaskPlan } from '../core/plan.js';
+import { KvPack } from './kv_pack.js';
 import { native, type NativeAttentionArgs, type NativeAttentionResult, type NativeProblemArgs } from '../core/native.js';
 import { resolveRanges, resolveStrides, tensorExtent, byteSpan, type CallStrides, type TensorStrides, type TokenRange, type TokenRanges } from './ranges.js';
 import { requestedBackend, resolveBackend, type Backend } from '../backends/backends.js';
@@ -66,6 +67,12 @@ export interface AttentionArgs {
    * `threads` apply to the CPU backend only; setting `isa` keeps 'auto' on the CPU. See listBackends().
    */
   backend?: Backend;
+  /**
+   * The K/V copy to keep between calls of one layer prefilled in micro-batches against a token-major cache of several
+   * KV heads: each key row is copied once instead of on every call that reads it (see KvPack for the promise it takes).
+   * CPU backend only.
+   */
+  kvPack?: KvPack;
 }
 
 export interface AttentionResult<Out extends Tensor = Float32Array> {
@@ -119,7 +126,7 @@ function result(r: NativeAttentionResult): AttentionResult<Tensor> {
 
 // The CUDA module takes the same tensors with its own plan handle, and the element types instead of CPU settings.
 function cudaArgs(plan: MaskPlan, a: NativeAttentionArgs): NativeProblemArgs {
-  const { threads: _threads, isa: _isa, ...problem } = a;
+  const { threads: _threads, isa: _isa, kvPack: _kvPack, ...problem } = a;
   return { ...problem, plan: cudaPlanHandle(requireCuda().addon, plan) };
 }
 
@@ -180,12 +187,15 @@ function prepare(a: AttentionArgs): { nativeArgs: NativeAttentionArgs; backend: 
 
   const scale = scaleOption(a.scale, headDim);
   const threads = threadsOption(a.threads);
-  const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly: a.isa !== undefined ? 'isa' : undefined });
+  if (a.kvPack !== undefined && !(a.kvPack instanceof KvPack)) throw typeError(`kvPack must be a KvPack, got ${show(a.kvPack)}`);
+  const kvPack = a.kvPack?.handle;  // DISPOSED before any work
+  const cpuOnly = a.isa !== undefined ? 'isa' : kvPack ? 'kvPack' : undefined;
+  const backend = resolveBackend(requestedBackend(a.backend), { headDim, cpuOnly });
   const isa = isaOption(a.isa);
   return {
     nativeArgs: {
       plan: a.plan.handle, q, k, v, out, lse, returnLse, heads, numHeads, numKvHeads, headDim, scale,
-      inputDtype: DTYPE_CODES[dtype], outputDtype: DTYPE_CODES[outDtype], threads, isa,
+      inputDtype: DTYPE_CODES[dtype], outputDtype: DTYPE_CODES[outDtype], threads, isa, kvPack,
       queryRanges: queries.native, keyRanges: keys.native,
       qStrides: given.q && strides.q, kStrides: given.k && strides.k, vStrides: given.v && strides.v, outStrides: given.out && strides.out,
     },

@@ -7,6 +7,7 @@
 import { attention, attentionSync, type AttentionArgs, type AttentionResult, type CpuIsa } from './attention.js';
 import { resolveRanges, type CallStrides, type TokenRange, type TokenRanges } from './ranges.js';
 import { checkGqa } from './args.js';
+import { KvPack } from './kv_pack.js';
 import type { HeadCategory } from '../core/categories.js';
 import { BlindsightError, typeError, rangeError } from '../core/errors.js';
 import { Layout } from '../core/layout.js';
@@ -34,6 +35,13 @@ export interface PromptAttentionOptions extends PlanOptions {
    * one. Default false.
    */
   reuseOutputs?: boolean;
+  /**
+   * Micro-batch forwards (those with `queries`) keep each layer's copy of its token-major KV cache in a KvPack, so a
+   * key row is copied once per prompt rather than on every micro-batch that reads it (text queries read the whole
+   * cache so far). Each layer then holds 2 × tokens × numKvHeads × headDim elements until dispose(). A layer's cache
+   * must only grow while the hook serves it (a new prompt: a new hook, or resetKvPacks()). Default false.
+   */
+  kvPacks?: boolean;
 }
 
 /** Marks a PromptObserver (the Calibrator of blindsight/calibrate), which PromptAttention.create takes instead of a policy. */
@@ -126,6 +134,7 @@ export class LayerAttention {
   readonly heads: readonly HeadCategory[];
   readonly #owner: PromptAttention;
   #stats: PlanStats | undefined;
+  #kvPack: KvPack | undefined;
 
   /** @internal */
   constructor(owner: PromptAttention, index: number, heads: readonly HeadCategory[]) {
@@ -190,6 +199,7 @@ export class LayerAttention {
     const flops = whole ? this.flops : rangeFlops(plan, this.heads, o.headDim, outputs.queries, keys);
     let out = outputs.out, lse = outputs.lse;
     let release = () => {};
+    const kvPack = o.kvPacks && outputs.queries !== undefined ? (this.#kvPack ??= new KvPack()) : undefined;
     if (o.reuseOutputs && out === undefined && lse === undefined) {
       const rows = outputs.queries === undefined ? plan.layout.numTokens : resolveRanges(outputs.queries, plan.layout, 'queries').rows;
       const reused = this.#owner._takeOutput(rows, o.returnLse === true);
@@ -213,7 +223,18 @@ export class LayerAttention {
       queries: outputs.queries,
       keys,
       strides: outputs.strides,
+      kvPack,
     } };
+  }
+
+  /** @internal Drops (dispose: true, releases) this layer's KvPack. */
+  _resetKvPack(dispose: boolean): void {
+    if (dispose) {
+      this.#kvPack?.dispose();
+      this.#kvPack = undefined;
+    } else {
+      this.#kvPack?.reset();
+    }
   }
 }
 
@@ -286,7 +307,7 @@ function causalPairs(qb: number, qe: number, kb: number, ke: number): number {
 export class PromptAttention {
   readonly plan: MaskPlan;
   readonly policy: HeadPolicy;
-  readonly options: Readonly<Pick<PromptAttentionOptions, 'numHeads' | 'numKvHeads' | 'headDim' | 'scale' | 'threads' | 'isa' | 'returnLse' | 'reuseOutputs'>>;
+  readonly options: Readonly<Pick<PromptAttentionOptions, 'numHeads' | 'numKvHeads' | 'headDim' | 'scale' | 'threads' | 'isa' | 'returnLse' | 'reuseOutputs' | 'kvPacks'>>;
   // The reused outputs (reuseOutputs), by query rows, and whether a running call holds each.
   readonly #outputs = new Map<number, { out: Float32Array; lse?: Float32Array; busy: boolean }>();
   readonly #layers: LayerAttention[];
@@ -316,8 +337,9 @@ export class PromptAttention {
     if (isPromptObserver(policy)) return PromptAttention.#observed(layout, policy, options);
     if (!(policy instanceof HeadPolicy)) throw typeError('policy must be a HeadPolicy (or a Calibrator, to calibrate)');
     if (typeof options !== 'object' || options === null) throw typeError('options must be an object');
-    const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs, ...planOptions } = options;
+    const { numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs, kvPacks, ...planOptions } = options;
     if (reuseOutputs !== undefined && typeof reuseOutputs !== 'boolean') throw typeError('reuseOutputs must be a boolean');
+    if (kvPacks !== undefined && typeof kvPacks !== 'boolean') throw typeError('kvPacks must be a boolean');
     for (const [name, v] of [['numHeads', numHeads], ['numKvHeads', numKvHeads], ['headDim', headDim]] as const)
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw rangeError(`${name} must be a positive integer, got ${String(v)}`);
     if (policy.numHeads !== numHeads)
@@ -334,7 +356,7 @@ export class PromptAttention {
     } else {
       throw typeError('layout must be a Layout or a MaskPlan');
     }
-    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs }), !(layout instanceof MaskPlan));
+    return new PromptAttention(plan, policy, Object.freeze({ numHeads, numKvHeads, headDim, scale, threads, isa, returnLse, reuseOutputs, kvPacks }), !(layout instanceof MaskPlan));
   }
 
   static #observed(layout: Layout | MaskPlan, observer: PromptObserver, options: PromptAttentionOptions): PromptAttention {
@@ -357,6 +379,12 @@ export class PromptAttention {
    */
   dispose(): void {
     if (this.#ownsPlan) this.plan.dispose();
+    for (const l of this.#layers) l._resetKvPack(true);
+  }
+
+  /** Drops the layers' kept KV copies (kvPacks), for a hook that serves another prompt of the same layout. */
+  resetKvPacks(): void {
+    for (const l of this.#layers) l._resetKvPack(false);
   }
 
   [Symbol.dispose](): void {

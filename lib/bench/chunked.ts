@@ -2,10 +2,11 @@
  * The benchmark of attention as runtimes call it: the default workload prefilled in micro-batches of N query tokens
  * against the KV cache so far, against one whole-prompt call, per head category and element type, in one process with
  * the variants taking turns round by round; a head-major KV cache read in place through strides against the packed
- * token-major one; and, for a ring of KV shards, how many (query shard, key shard) steps each category skips
- * (MaskPlan.rangeStats).
+ * token-major one; the token-major one with a KvPack, whose copy of the cache lasts from call to call; and, for a
+ * ring of KV shards, how many (query shard, key shard) steps each category skips (MaskPlan.rangeStats).
  */
 import { attentionSync } from '../attention/attention.js';
+import { KvPack } from '../attention/kv_pack.js';
 import { HEAD_CATEGORIES, type HeadCategory } from '../core/categories.js';
 import { toDType, type DType } from '../core/dtype.js';
 import { Layout } from '../core/layout.js';
@@ -36,6 +37,8 @@ export interface ChunkedRow {
   chunked: { chunk: number; ms: number; ratio: number }[];
   /** the same against a head-major cache read in place (no per-call K/V copy) */
   chunkedHeadMajor: { chunk: number; ms: number; ratio: number }[];
+  /** the token-major cache with a KvPack (reset for each prefill): each key row copied once per prefill */
+  chunkedKvPack: { chunk: number; ms: number; ratio: number }[];
   headMajorMs: number;
   headMajorRatio: number;
 }
@@ -74,29 +77,41 @@ export function runChunkedBench(o: ChunkedBenchOptions): { rows: ChunkedRow[]; s
       const wholeHeadMajor = () => void attentionSync({ ...base, heads, q, k: kh, v: vh, strides: hmStrides, out });
       // The cache so far: a prefix of the token-major K/V (which the CPU kernel copies head-major on every call), or
       // the head-major cache with the prompt's capacity, read in place.
-      const chunked = (size: number, inPlace: boolean) => () => {
+      // With a KvPack, as a runtime keeps one per layer and resets it for each prompt.
+      const chunked = (size: number, inPlace: boolean, kvPack?: KvPack) => () => {
+        kvPack?.reset();
         for (let b = 0; b < n; b += size) {
           const e = Math.min(n, b + size);
           const kv = inPlace ? { k: kh, v: vh, strides: hmStrides } : { k: k.subarray(0, e * KV * D), v: v.subarray(0, e * KV * D) };
-          attentionSync({ ...base, heads, q: q.subarray(b * H * D, e * H * D), ...kv, queries: [b, e], keys: [0, e], out: out.subarray(b * H * D, e * H * D) });
+          attentionSync({ ...base, heads, q: q.subarray(b * H * D, e * H * D), ...kv, queries: [b, e], keys: [0, e], out: out.subarray(b * H * D, e * H * D), kvPack });
         }
       };
-      const tasks = [whole, wholeHeadMajor, ...o.chunks.map((c) => chunked(c, false)), ...o.chunks.map((c) => chunked(c, true))];
+      const packs = o.chunks.map(() => new KvPack());
+      const tasks = [
+        whole, wholeHeadMajor, ...o.chunks.map((c) => chunked(c, false)), ...o.chunks.map((c) => chunked(c, true)),
+        ...o.chunks.map((c, i) => chunked(c, false, packs[i])),
+      ];
       const ms = timeRounds(tasks, o.repeats).map(median);
+      for (const p of packs) p.dispose();
       const m = o.chunks.length;
       rows.push({
         policy: name, dtype, wholeMs: ms[0], headMajorMs: ms[1], headMajorRatio: ms[1] / ms[0],
         chunked: o.chunks.map((chunk, i) => ({ chunk, ms: ms[2 + i], ratio: ms[2 + i] / ms[0] })),
         chunkedHeadMajor: o.chunks.map((chunk, i) => ({ chunk, ms: ms[2 + m + i], ratio: ms[2 + m + i] / ms[0] })),
+        chunkedKvPack: o.chunks.map((chunk, i) => ({ chunk, ms: ms[2 + 2 * m + i], ratio: ms[2 + 2 * m + i] / ms[0] })),
       });
     }
   }
   const table = [
-    ['policy', 'dtype', 'whole ms', 'head-major KV', ...o.chunks.map((c) => `chunks of ${c}`), ...o.chunks.map((c) => `${c}, head-major`)],
+    [
+      'policy', 'dtype', 'whole ms', 'head-major KV', ...o.chunks.map((c) => `chunks of ${c}`), ...o.chunks.map((c) => `${c}, head-major`),
+      ...o.chunks.map((c) => `${c}, KvPack`),
+    ],
     ...rows.map((r) => [
       r.policy, r.dtype, r.wholeMs.toFixed(1), `${r.headMajorRatio.toFixed(3)}x`,
       ...r.chunked.map((c) => `${c.ms.toFixed(1)} ms ${c.ratio.toFixed(3)}x`),
       ...r.chunkedHeadMajor.map((c) => `${c.ratio.toFixed(3)}x`),
+      ...r.chunkedKvPack.map((c) => `${c.ratio.toFixed(3)}x`),
     ]),
   ];
   printTable(table);

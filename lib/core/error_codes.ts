@@ -26,6 +26,7 @@ export const ERROR_CODES = Object.freeze({
   DETACHED_BUFFER: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an output array detached or resized while an asynchronous call ran" },
   BAD_RANGE: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a query or key range that is reversed, leaves its sequence, or is not one per sequence" },
   BAD_STRIDE: { status: 'BLINDSIGHT_ERR_SHAPE', meaning: "a tensor stride that is negative, or so small that two elements of the tensor share memory" },
+  KV_PACK_STALE: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a KvPack given k / v rows that differ from the ones it kept (another layer or prompt)" },
   BAD_ARGUMENT: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "an argument of the wrong type, or out of its range" },
   BAD_OPTION: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "options that contradict each other or do not apply to the call" },
   BAD_BACKEND: { status: 'BLINDSIGHT_ERR_INVALID_ARGUMENT', meaning: "a backend name other than auto, cpu or cuda" },

@@ -60,6 +60,7 @@ export interface NativePlanOptions {
 export interface NativeAddon {
   NativeLayout: new (arrays: { cuSeqlens: Int32Array; imageIds: Int32Array; sinkFlags: Uint8Array }) => NativeLayoutHandle;
   NativePlan: new (layout: NativeLayoutHandle, options: NativePlanOptions) => NativePlanHandle;
+  NativeKvPack: new () => NativeKvPackHandle;
   attentionSync(args: NativeAttentionArgs): NativeAttentionResult;
   attentionAsync(args: NativeAttentionArgs): Promise<NativeAttentionResult>;
   attentionMassSync(args: NativeMassArgs): NativeMassResult;
@@ -123,6 +124,14 @@ export interface NativeAttentionArgs extends NativeProblemArgs {
   threads: number;
   /** A level name, or null for the default. */
   isa: string | null;
+  /** The K/V copy kept between calls (native/addon/kv_pack_object.h). */
+  kvPack?: NativeKvPackHandle;
+}
+/** A cpu::KvPack (native/cpu/packed_kv.h). */
+export interface NativeKvPackHandle {
+  reset(): void;
+  dispose(): void;
+  info(): { bytes: number; keptRows: number };
 }
 export interface NativeMergeArgs {
   partials: { out: Float32Array | Uint16Array; lse: Float32Array }[];

@@ -11,6 +11,7 @@
 #include "attention_mass.h"
 #include "merge.h"
 #include "calibrator.h"
+#include "kv_pack_object.h"
 #include "plan_object.h"
 
 namespace bs::addon {
@@ -71,6 +72,7 @@ Napi::Value FmaPeak(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativePlan", NativePlan::Init(env));
   exports.Set("NativeLayout", NativeLayout::Init(env));
+  exports.Set("NativeKvPack", NativeKvPack::Init(env));
   exports.Set("attentionSync", Napi::Function::New(env, AttentionSync, "attentionSync"));
   exports.Set("attentionAsync", Napi::Function::New(env, AttentionAsync, "attentionAsync"));
   exports.Set("attentionMassSync", Napi::Function::New(env, AttentionMassSync, "attentionMassSync"));

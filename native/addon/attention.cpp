@@ -8,6 +8,7 @@
 #include "args.h"
 #include "attention_args.h"
 #include "js_errors.h"
+#include "kv_pack_object.h"
 #include "promise_worker.h"
 
 namespace bs::addon {
@@ -18,9 +19,10 @@ constexpr const char* kWhat = "the attention kernel";
 struct Call : AttentionCall {
   int threads = 0;
   cpu::Isa isa = cpu::Isa::Generic;
+  std::shared_ptr<cpu::KvPack> kvPack;  // optional (kv_pack_object.h)
 
   void run() {
-    const cpu::CallStats s = cpu::attention(*plan, problem, threads, isa);
+    const cpu::CallStats s = cpu::attention(*plan, problem, threads, isa, kvPack.get());
     computedPairs = s.computedPairs;
     prepareMs = s.prepareMs;
     kernelMs = s.kernelMs;
@@ -35,6 +37,7 @@ std::unique_ptr<Call> parse(const Napi::CallbackInfo& info, bool async) {
   auto call = std::make_unique<Call>();
   parseAttentionCall(a, *call, async);
   call->threads = static_cast<int>(a.integerOr("threads", 0, 0, 1 << 16));
+  if (a.has("kvPack")) call->kvPack = NativeKvPack::unwrap(env, a.get("kvPack"));
   const std::string isa = a.optionalString("isa");
   call->isa = runCoded(env, kWhat, [&] { return isa.empty() ? cpu::defaultIsa() : cpu::parseIsa(isa); });
   return call;

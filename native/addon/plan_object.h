@@ -12,6 +12,7 @@ namespace bs::addon {
 struct AddonData {
   Napi::FunctionReference planConstructor;
   Napi::FunctionReference layoutConstructor;
+  Napi::FunctionReference kvPackConstructor;  // the CPU addon's (kv_pack_object.h)
 };
 
 // NativeLayout: a bs::Layout built once from the TS Layout's arrays and shared by every plan built on it, so

@@ -36,6 +36,7 @@
   X(DETACHED_BUFFER, INVALID_ARGUMENT, "an output array detached or resized while an asynchronous call ran")          \
   X(BAD_RANGE, INVALID_ARGUMENT, "a query or key range that is reversed, leaves its sequence, or is not one per sequence") \
   X(BAD_STRIDE, SHAPE, "a tensor stride that is negative, or so small that two elements of the tensor share memory")  \
+  X(KV_PACK_STALE, INVALID_ARGUMENT, "a KvPack given k / v rows that differ from the ones it kept (another layer or prompt)") \
   /* arguments and options */                                                                                          \
   X(BAD_ARGUMENT, INVALID_ARGUMENT, "an argument of the wrong type, or out of its range")                              \
   X(BAD_OPTION, INVALID_ARGUMENT, "options that contradict each other or do not apply to the call")                    \

@@ -24,7 +24,7 @@ int threadsFor(int threads, const ThreadPool& workers) { return std::clamp(threa
 
 }  // namespace
 
-CallStats attention(const Plan& plan, const AttentionProblem& call, int threads, Isa isa) {
+CallStats attention(const Plan& plan, const AttentionProblem& call, int threads, Isa isa, KvPack* keep) {
   const AttendBlockFn kernel = kernelsFor(isa).attendBlock;
   // Every token as query and key unless the call names ranges.
   std::optional<CallRanges> whole;
@@ -40,14 +40,23 @@ CallStats attention(const Plan& plan, const AttentionProblem& call, int threads,
   std::shared_ptr<ThreadPool> workers = pool();
   const int n = threadsFor(threads, *workers);
   const TileMasks masks(plan, problem, pieces, *workers, n);
-  const PackedKv kv = packKv(plan, problem, pieces, *workers, n);
+  std::unique_lock<std::mutex> keepLock;
+  if (keep) keepLock = std::unique_lock<std::mutex>(keep->mutex);
+  const PackedKv kv = packKv(plan, problem, pieces, *workers, n, keep);
+  // A kept copy's rows are layout tokens: the kernel reads key token t at row t.
+  std::vector<QueryPiece> tokenPieces;
+  if (kv.byToken) {
+    tokenPieces = pieces;
+    for (QueryPiece& piece : tokenPieces) piece.keyDelta = 0;
+  }
+  const std::vector<QueryPiece>& kernelPieces = kv.byToken ? tokenPieces : pieces;
   std::vector<Scratch> scratch(n);
   const auto t1 = Clock::now();
   workers->parallelFor(static_cast<int64_t>(work.items.size()), n, [&](int worker, int64_t i) {
     const WorkItem& w = work.items[i];
     const HeadStack stack{work.heads.data() + w.firstHead, w.numHeads, w.category, w.tokenMajor, w.firstLane, w.numLanes};
     const BlockMasks blockMasks{masks.masks(w.category, w.piece), masks.storedKeys(w.category, w.piece)};
-    kernel(plan, problem, kv.view, stack, pieces[w.piece], blockMasks, scratch[worker]);
+    kernel(plan, problem, kv.view, stack, kernelPieces[w.piece], blockMasks, scratch[worker]);
   });
   CallStats stats;
   for (const Scratch& s : scratch) stats.computedPairs += s.computedPairs;

@@ -16,7 +16,11 @@ struct CallStats {
   double prepareMs = 0, kernelMs = 0;
 };
 
-CallStats attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa);
+struct KvPack;
+
+// keep: the K/V copy to read from and add to (packed_kv.h), for a token-major cache of several KV heads prefilled in
+// micro-batches; null: a copy of this call's rows only.
+CallStats attention(const Plan& plan, const AttentionProblem& problem, int threads, Isa isa, KvPack* keep = nullptr);
 
 // The machine's f32 FMA throughput on `threads` threads with the given ISA's widest vectors, in GFLOP/s, from a
 // tight loop of independent FMAs that runs for about `seconds`.

@@ -5,6 +5,10 @@
 #include <atomic>
 #include <cstring>
 #include <new>
+#include <string>
+#include <utility>
+
+#include "../core/error.h"
 
 namespace bs::cpu {
 namespace {
@@ -62,27 +66,29 @@ bool copyRowNonFinite(const uint8_t* row, uint8_t* dst, int64_t elems, DType t) 
   return bad != 0;
 }
 
-// 1 for every key row some (category, piece) walk of the call visits: runs as +1 / -1 at their ends, gathered keys one
-// by one, then a prefix sum. O(key rows + runs + gathered keys).
+// 1 for every key row (byToken: layout token) some (category, piece) walk of the call visits: runs as +1 / -1 at their
+// ends, gathered keys one by one, then a prefix sum. O(rows + runs + gathered keys).
 std::vector<uint8_t> visitedRows(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces,
-                                 int64_t rows) {
+                                 int64_t rows, bool byToken = false) {
   std::array<bool, kNumCategories> used{};
   for (int h = 0; h < p.numHeads; ++h) used[static_cast<int>(p.heads[h])] = true;
   std::vector<int32_t> edge(static_cast<size_t>(rows) + 1, 0);
   for (int c = 0; c < kNumCategories; ++c) {
     if (!used[c]) continue;
-    for (const QueryPiece& piece : pieces)
+    for (const QueryPiece& piece : pieces) {
+      const int64_t delta = byToken ? 0 : piece.keyDelta;
       for (const KeySpan span : piece.spans(plan, static_cast<HeadCategory>(c))) {
         if (span.size() <= 0) continue;
         if (span.gathered()) {
           for (int32_t i = 0; i < span.size(); ++i) {
-            const int64_t r = span.token(i) + piece.keyDelta;
+            const int64_t r = span.token(i) + delta;
             ++edge[r], --edge[r + 1];
           }
         } else {
-          ++edge[span.begin + piece.keyDelta], --edge[span.end + piece.keyDelta];
+          ++edge[span.begin + delta], --edge[span.end + delta];
         }
       }
+    }
   }
   std::vector<uint8_t> visited(static_cast<size_t>(rows));
   int64_t depth = 0;
@@ -90,10 +96,123 @@ std::vector<uint8_t> visitedRows(const Plan& plan, const AttentionProblem& p, co
   return visited;
 }
 
+// Key rows [t0, t1) of one sequence, whose row of k / v is token + delta.
+struct TokenChunk {
+  int64_t t0, t1, delta;
+};
+
+// The sequences' key tokens in chunks of at most 512, for the pool.
+std::vector<TokenChunk> keyChunks(const Plan& plan, const AttentionProblem& p) {
+  std::vector<TokenChunk> chunks;
+  const Layout& L = plan.layout();
+  for (int32_t seq = 0; seq < L.numSequences(); ++seq) {
+    const TokenRange keys = p.ranges ? p.ranges->keys(seq) : TokenRange{L.cuSeqlens()[seq], L.cuSeqlens()[seq + 1]};
+    const int64_t delta = p.ranges ? p.ranges->keyDelta(seq) : 0;
+    for (int64_t t = keys.begin; t < keys.end; t += 512) chunks.push_back({t, std::min<int64_t>(keys.end, t + 512), delta});
+  }
+  return chunks;
+}
+
+PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces,
+                      ThreadPool& workers, int threads, KvPack& keep) {
+  const int64_t tokens = plan.layout().numTokens(), d = p.headDim, kvh = p.numKvHeads;
+  const size_t es = p.inputType == DType::F32 ? 4 : 2, row = static_cast<size_t>(d) * es;
+  if (!keep.k || keep.tokens != tokens || keep.kvHeads != kvh || keep.headDim != d || keep.type != p.inputType) {
+    const size_t bytes = static_cast<size_t>(tokens * kvh) * row;
+    keep.k.reset();
+    keep.v.reset();
+    keep.k = alignedBuffer(bytes);
+    keep.v = alignedBuffer(bytes);
+    keep.tokens = tokens, keep.kvHeads = static_cast<int32_t>(kvh), keep.headDim = static_cast<int32_t>(d);
+    keep.type = p.inputType;
+    keep.kept.assign(static_cast<size_t>(tokens), 0);
+    keep.nonFinite.assign(static_cast<size_t>(tokens * kvh), 0);
+    keep.anyNonFinite = false;
+    keep.keptRows = 0;
+  }
+  const std::vector<uint8_t> visited = visitedRows(plan, p, pieces, tokens, true);
+  const std::vector<TokenChunk> chunks = keyChunks(plan, p);
+  const auto* sk = static_cast<const uint8_t*>(p.k);
+  const auto* sv = static_cast<const uint8_t*>(p.v);
+  const TensorStrides ks = p.kStrides, vs = p.vStrides;
+  const auto src = [&](const uint8_t* base, const TensorStrides& st, int64_t r, int64_t h) {
+    return base + static_cast<size_t>(r * st.token + h * st.head) * es;
+  };
+  const auto dst = [&](uint8_t* base, int64_t t, int64_t h) { return base + static_cast<size_t>(h * tokens + t) * row; };
+  // The promise that kept rows did not change, checked on four of the kept rows this call reads (its first, its last
+  // and two between): a pack handed another layer's cache, or a rewritten one, differs there.
+  int64_t count = 0;
+  for (const TokenChunk& c : chunks)
+    for (int64_t t = c.t0; t < c.t1; ++t) count += visited[t] & keep.kept[t];
+  if (count > 0) {
+    const int64_t picks[4] = {0, count / 3, 2 * count / 3, count - 1};
+    int64_t i = 0;
+    int pick = 0;
+    for (const TokenChunk& c : chunks)
+      for (int64_t t = c.t0; t < c.t1 && pick < 4; ++t) {
+        if (!(visited[t] & keep.kept[t])) continue;
+        for (; pick < 4 && picks[pick] == i; ++pick)
+          for (int64_t h = 0; h < kvh; ++h)
+            if (std::memcmp(src(sk, ks, t + c.delta, h), dst(keep.k.get(), t, h), row) != 0 ||
+                std::memcmp(src(sv, vs, t + c.delta, h), dst(keep.v.get(), t, h), row) != 0)
+              throw Error(ErrorCode::KV_PACK_STALE,
+                          "the k or v row of token " + std::to_string(t) +
+                              " differs from the one the KvPack copied before: a pack holds one cache whose rows do "
+                              "not change (one layer of one prompt); reset() it when they do");
+        ++i;
+      }
+  }
+  std::atomic<bool> anyNonFinite{false};
+  std::atomic<int64_t> copied{0};
+  workers.parallelFor(static_cast<int64_t>(chunks.size()), threads, [&](int, int64_t item) {
+    const TokenChunk& c = chunks[item];
+    bool any = false;
+    int64_t rows = 0;
+    for (int64_t t = c.t0; t < c.t1; ++t) {
+      if (!visited[t] || keep.kept[t]) continue;
+      for (int64_t h = 0; h < kvh; ++h) {
+        const bool kBad = copyRowNonFinite(src(sk, ks, t + c.delta, h), dst(keep.k.get(), t, h), d, p.inputType);
+        const bool vBad = copyRowNonFinite(src(sv, vs, t + c.delta, h), dst(keep.v.get(), t, h), d, p.inputType);
+        if (kBad || vBad) {
+          keep.nonFinite[static_cast<size_t>(h * tokens + t)] = 1;
+          any = true;
+        }
+      }
+      keep.kept[t] = 1;
+      ++rows;
+    }
+    if (any) anyNonFinite.store(true, std::memory_order_relaxed);
+    copied.fetch_add(rows, std::memory_order_relaxed);
+  });
+  keep.anyNonFinite = keep.anyNonFinite || anyNonFinite.load();
+  keep.keptRows += copied.load();
+  PackedKv out{nullptr, nullptr, {keep.k.get(), keep.v.get(), d, tokens * d, tokens}};
+  out.view.nonFinite = keep.anyNonFinite ? keep.nonFinite.data() : nullptr;
+  out.byToken = true;
+  return out;
+}
+
 }  // namespace
 
+size_t KvPack::bytes() const {
+  return k ? 2 * static_cast<size_t>(tokens * kvHeads * headDim) * (type == DType::F32 ? 4 : 2) : 0;
+}
+
+void KvPack::adopt(KvPack& o) {
+  tokens = o.tokens, kvHeads = o.kvHeads, headDim = o.headDim, type = o.type;
+  k = std::move(o.k);
+  v = std::move(o.v);
+  kept.assign(o.kept.size(), 0);
+  nonFinite.assign(o.nonFinite.size(), 0);
+  anyNonFinite = false;
+  keptRows = 0;
+  o.kept.clear();
+  o.nonFinite.clear();
+  o.keptRows = 0;
+}
+
 PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,
-                int threads) {
+                int threads, KvPack* keep) {
   const int64_t n = p.ranges ? p.ranges->keyRows() : plan.layout().numTokens();
   const int64_t d = p.headDim;
   const int64_t kvh = p.numKvHeads;
@@ -101,6 +220,7 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<Q
   // In place when one view serves K and V and every head's rows are contiguous.
   const bool sameLayout = ks.token == vs.token && (kvh == 1 || ks.head == vs.head);
   const bool copy = !(sameLayout && (kvh == 1 || ks.token == d));
+  if (keep && copy && n > 0) return packIntoKept(plan, p, pieces, workers, threads, *keep);
   PackedKv out{nullptr, nullptr, {p.k, p.v, ks.token, ks.head, n}};
   if (n == 0) return out;
   const size_t es = p.inputType == DType::F32 ? 4 : 2;

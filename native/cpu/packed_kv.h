@@ -35,6 +35,7 @@ struct PackedKv {
   KvView view;
   size_t bytes = 0;
   std::vector<uint8_t> nonFinite;  // [numKvHeads][numTokens]
+  bool byToken = false;            // the view's rows are layout tokens (a KvPack's), not the call's key rows
   PackedKv(Buffer k_, Buffer v_, KvView view_) : k(std::move(k_)), v(std::move(v_)), view(view_) {}
   PackedKv(PackedKv&&) = default;
   ~PackedKv() {
@@ -47,10 +48,36 @@ struct PackedKv {
   static void giveBack(Buffer k, Buffer v, size_t bytes);
 };
 
+// The head-major copy of one KV cache kept from call to call: a layer's cache prefilled in micro-batches (each call's
+// keys the cache so far) copies each key row once, when a call first visits it, instead of every row the call visits
+// (text queries see the whole cache, so every micro-batch with a text row copied it all again). Rows are kept by
+// layout token; the caller promises that a token's k and v rows do not change while the pack holds them (a cache
+// appends), and reset() drops them when they do (a new layer, a new prompt). A few kept rows are compared with the
+// caller's on every call, so a pack handed another layer's cache fails with KV_PACK_STALE instead of computing with
+// stale keys. One call at a time: a call holds `mutex` from its K/V copy to the end of its kernel.
+struct KvPack {
+  std::mutex mutex;
+  // What the rows are; a call of another shape (or another layout's size) starts the pack over.
+  int64_t tokens = 0;
+  int32_t kvHeads = 0, headDim = 0;
+  DType type = DType::F32;
+  Buffer k, v;                     // [kvHeads][tokens][headDim]
+  std::vector<uint8_t> kept;       // per token: its rows are copied
+  std::vector<uint8_t> nonFinite;  // [kvHeads][tokens]
+  bool anyNonFinite = false;
+  int64_t keptRows = 0;
+
+  size_t bytes() const;
+  // Takes o's memory and shape with no rows kept (o keeps none); callers hold both mutexes or own o alone.
+  void adopt(KvPack& o);
+};
+
 // pieces: the call's query pieces (work_order.h); only the key rows their walks visit are copied and scanned, since no
 // other row is ever read: a micro-batch of sparse heads against a long cache touches its own rows and the scattered
-// sinks and text before them, not the whole cache.
+// sinks and text before them, not the whole cache. With `keep` (a token-major cache of several KV heads, the layout the
+// copy is for), rows come from and go to the pack, and the view's rows are layout tokens (PackedKv::byToken: the
+// kernel reads key token t at row t). The caller holds keep->mutex.
 PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,
-                int threads);
+                int threads, KvPack* keep = nullptr);
 
 }  // namespace bs::cpu

@@ -12,7 +12,7 @@ import { repoRoot, run } from '../helpers/toolchain.js';
 
 const ENTRIES: Record<string, string[]> = {
   blindsight: [
-    'BACKENDS', 'BlindsightError', 'DTYPES', 'HEAD_CATEGORIES', 'HeadPolicy', 'LayerAttention', 'Layout', 'MAX_TOKENS', 'MaskPlan',
+    'BACKENDS', 'BlindsightError', 'DTYPES', 'HEAD_CATEGORIES', 'HeadPolicy', 'KvPack', 'LayerAttention', 'Layout', 'MAX_TOKENS', 'MaskPlan',
     'POLICY_FORMAT', 'POLICY_VERSION', 'PromptAttention', 'TEMPLATES', 'attention', 'attentionSync', 'bf16BitsToF32', 'cpuInfo',
     'f16BitsToF32', 'f32ToBf16Bits', 'f32ToF16Bits', 'fmaPeak', 'fromDType', 'getThreads', 'isHeadCategory', 'listBackends',
     'mergeAttention', 'nativeAddonPath', 'setThreads', 'toDType',

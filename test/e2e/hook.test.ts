@@ -85,6 +85,40 @@ describe('PromptAttention (per-prompt, per-layer hook)', () => {
     expect(s.denseFlops).toBe(whole.denseFlops);
   });
 
+  it('kvPacks: micro-batches of every layer in turn, against token-major caches, equal the whole prompt, prompt after prompt', async () => {
+    const segs = randomSegments(mulberry32(61), { maxTokens: 300, maxImageLen: 150 });
+    const layout = Layout.fromSegments(segs);
+    const policy = model(6, 3);
+    const H = 6, KV = 2, D = 32, n = layout.numTokens;
+    const hook = PromptAttention.create(layout, policy, { numHeads: H, numKvHeads: KV, headDim: D, kvPacks: true });
+    const batches = hook.microBatches(29);
+    for (let prompt = 0; prompt < 2; prompt++) {
+      if (prompt > 0) hook.resetKvPacks();
+      const inputs = Array.from({ length: policy.numLayers }, (_, l) => randomQkv(900 + 10 * prompt + l, n, H, KV, D));
+      const outs = inputs.map(() => poisoned(n * H * D));
+      // As a runtime runs a prompt: each micro-batch through every layer, each layer against its own growing cache.
+      for (const { queries: [b, e] } of batches)
+        for (let l = 0; l < policy.numLayers; l++) {
+          const { q, k, v } = inputs[l];
+          const args = { queries: [b, e] as [number, number], out: outs[l].subarray(b * H * D, e * H * D) };
+          const kv = [k.subarray(0, e * KV * D), v.subarray(0, e * KV * D)] as const;
+          if (l % 2) hook.layer(l).forwardSync(q.subarray(b * H * D, e * H * D), ...kv, args);
+          else await hook.layer(l).forward(q.subarray(b * H * D, e * H * D), ...kv, args);
+        }
+      for (let l = 0; l < policy.numLayers; l++) {
+        const { q, k, v } = inputs[l];
+        const expected = refAttention({ q, k, v, layout: refLayout(segs), heads: [...policy.layer(l)], numHeads: H, numKvHeads: KV, headDim: D, options: { textKeys: true, bidirectionalImages: false, window: null } });
+        expect(outs[l].every(Number.isFinite)).toBe(true);
+        expect(relL2(outs[l], expected.out)).toBeLessThan(TOL);
+      }
+    }
+    // A second prompt through the kept copies without resetKvPacks(): the pack sees rows that changed.
+    const { q, k, v } = randomQkv(999, n, H, KV, D);
+    expect(() => hook.layer(0).forwardSync(q.subarray(0, n * H * D), k, v, { queries: [0, n] })).toThrow(expect.objectContaining({ code: 'KV_PACK_STALE' }));
+    expect(() => PromptAttention.create(layout, policy, { numHeads: H, numKvHeads: KV, headDim: D, kvPacks: 1 as unknown as boolean })).toThrow(TypeError);
+    hook.dispose();
+  });
+
   it('reuseOutputs: one output per shape, written in place, a fresh one while a call holds it', async () => {
     const segs = randomSegments(mulberry32(77), { maxTokens: 200, maxImageLen: 100 });
     const layout = Layout.fromSegments(segs);

@@ -23,6 +23,16 @@ const chance = (p) => rnd() < p;
 const CATS = [...bs.HEAD_CATEGORIES, 'dense ', 'bogus', undefined, null, 3, ''];
 const junk = () => pick([undefined, null, NaN, -1, 0, 1.5, 2 ** 40, 'x', {}, [], () => 0, Symbol('s'), 10n, true]);
 const num = () => (chance(0.85) ? pick([1, 2, 4, 7, 8, 16, 64]) : junk());
+// KvPacks shared by the calls (their kept rows mostly stale for the next call's random k / v), reset and disposed now
+// and then.
+const packs = [new bs.KvPack(), new bs.KvPack()];
+let disposed = new bs.KvPack();
+disposed.dispose();
+const kvPack = () => {
+  if (chance(0.02)) pick(packs).reset();
+  if (chance(0.01)) packs.push(new bs.KvPack()), (disposed = packs.shift()).dispose();
+  return chance(0.85) ? undefined : chance(0.9) ? pick(packs) : chance(0.5) ? disposed : junk();
+};
 const value = () => (chance(0.97) ? rnd() * 4 - 2 : pick([NaN, Infinity, -Infinity, 3e38, 1e-40]));
 
 function segments() {
@@ -123,6 +133,7 @@ for (let it = 0; it < Number(values.iterations) && Date.now() < deadline; it++) 
     backend: chance(0.95) ? pick([undefined, 'cpu', 'auto']) : pick(['cuda', 'gpu', junk()]),
     out: chance(0.15) ? (chance(0.3) ? q : tensor(qRows * H * D, 'f32', true)) : undefined,
     queries, keys, strides: strides && { ...strides, v: strides.k },
+    kvPack: kvPack(),
   };
   // A row that sees none of a key range's keys is 0 / -inf: finite outputs still (only lse is not).
   const wantFinite = finite && args.scale === undefined && (args.outDtype === undefined || args.outDtype === 'f32') && (dtype === undefined || dtype === 'f32');

@@ -2,7 +2,7 @@
 // against the float64 reference of the whole prompt, on every ISA level.
 import { describe, expect, it } from 'vitest';
 import {
-  attention, attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, mergeAttention,
+  attention, attentionSync, cpuInfo, HEAD_CATEGORIES, KvPack, Layout, MaskPlan, mergeAttention,
   type CpuIsa, type DType, type HeadCategory, type TokenRange,
 } from '../../dist/index.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from '../oracle/reference.js';
@@ -58,6 +58,15 @@ function cuts(rng: () => number, lo: number, hi: number, max: number): number[] 
   return [...xs].sort((a, b) => a - b);
 }
 
+// The rows of `ranges` (token ranges) of a [tokens, width] array, one range after another.
+function gather<T extends Float32Array | Uint16Array>(x: T, ranges: TokenRange[], width: number): T {
+  const parts = ranges.map(([b, e]) => x.subarray(b * width, e * width));
+  const out = new (x.constructor as new (n: number) => T)(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, (at += p.length) - p.length);
+  return out;
+}
+
 // Rows [b, e) of a [tokens, heads, dim] or [tokens, heads] array.
 const rows = (x: ArrayLike<number>, b: number, e: number, width: number) => Array.prototype.slice.call(x, b * width, e * width) as number[];
 
@@ -80,13 +89,6 @@ describe.each(isas)('ranges on ISA %s', (isa) => {
           // The cache so far; a bidirectional image may look ahead, so those calls get every key of the sequence.
           keys.push([s0, options.bidirectionalImages ? s1 : e]);
         }
-        const gather = (x: Float32Array | Uint16Array, ranges: TokenRange[], width: number) => {
-          const parts = ranges.map(([b, e]) => x.subarray(b * width, e * width));
-          const out = new (x.constructor as Float32ArrayConstructor)(parts.reduce((a, p) => a + p.length, 0));
-          let at = 0;
-          for (const p of parts) out.set(p, (at += p.length) - p.length);
-          return out;
-        };
         const qRows = queries.reduce((a, [b, e]) => a + e - b, 0);
         const out = poisoned(qRows * H * D), lse = poisoned(qRows * H);
         attentionSync({ ...s.base, isa, q: gather(s.q, queries, H * D), k: gather(s.k, keys, KV * D), v: gather(s.v, keys, KV * D), queries, keys, out, lse });
@@ -214,5 +216,119 @@ describe('mergeAttention', () => {
     expect(() => mergeAttention({ partials: [p, { out: new Float32Array(8), lse: new Float32Array(1) }], numHeads: 1, headDim: 8 })).toThrow(expect.objectContaining({ code: 'SHAPE_MISMATCH' }));
     expect(() => mergeAttention({ partials: [], numHeads: 1, headDim: 8 })).toThrow(TypeError);
     expect(() => mergeAttention({ partials: [p], numHeads: 1, headDim: 8, out: buf.subarray(4, 20) })).toThrow(expect.objectContaining({ code: 'ALIASED_OUTPUT' }));
+  });
+});
+
+// The micro-batches of a batch of prompts prefilled together: each sequence cut at random points, call j holding
+// every sequence's j-th chunk against its cache so far (every key of the sequence with bidirectional images, which
+// may look ahead).
+function microBatches(rng: () => number, L: Layout, options: RefOptions): { queries: TokenRange[]; keys: TokenRange[] }[] {
+  const seqCuts = Array.from({ length: L.numSequences }, (_, q) => cuts(rng, L.cuSeqlens[q], L.cuSeqlens[q + 1], 4));
+  const steps = Math.max(...seqCuts.map((c) => c.length - 1));
+  return Array.from({ length: steps }, (_, step) => {
+    const queries: TokenRange[] = [], keys: TokenRange[] = [];
+    for (let q = 0; q < L.numSequences; q++) {
+      const c = seqCuts[q], s0 = L.cuSeqlens[q], s1 = L.cuSeqlens[q + 1];
+      const [b, e] = step + 1 < c.length ? [c[step], c[step + 1]] : [s1, s1];
+      queries.push([b, e]);
+      keys.push([s0, options.bidirectionalImages ? s1 : e]);
+    }
+    return { queries, keys };
+  });
+}
+
+describe('KvPack: the K/V copy kept between micro-batches', () => {
+  it.each(OPTIONS.map((o, i) => [i, o] as const))('gives the same rows, bit for bit, as calls without, options %i', (i, options) => {
+    for (const [dtype, headDim, numHeads, numKvHeads] of [['f32', 64, 6, 2], ['bf16', 80, 8, 4], ['f16', 128, 4, 2]] as const) {
+      const s = setup({ seed: 700 + i * 10 + headDim, numHeads, numKvHeads, headDim, options, dtype, blockM: i === 2 ? 32 : undefined });
+      const H = numHeads, KV = numKvHeads, D = headDim;
+      const whole = s.ref();
+      const pack = new KvPack();
+      let kept = 0;
+      for (const { queries, keys } of microBatches(s.rng, s.L, options)) {
+        const qRows = queries.reduce((a, [b, e]) => a + e - b, 0);
+        const args = { ...s.base, q: gather(s.q, queries, H * D), k: gather(s.k, keys, KV * D), v: gather(s.v, keys, KV * D), queries, keys };
+        const plain = { out: poisoned(qRows * H * D), lse: poisoned(qRows * H) };
+        const packed = { out: poisoned(qRows * H * D), lse: poisoned(qRows * H) };
+        attentionSync({ ...args, ...plain });
+        attentionSync({ ...args, ...packed, kvPack: pack });
+        expect(packed.out).toEqual(plain.out);
+        expect(packed.lse).toEqual(plain.lse);
+        const expOut = queries.flatMap(([b, e]) => rows(whole.out, b, e, H * D));
+        if (qRows > 0) expect(relL2(packed.out, expOut)).toBeLessThan(tolerance(cpuInfo().defaultIsa as CpuIsa, dtype));
+        // Rows are copied once, as calls first visit them: the count only grows, up to the layout's tokens.
+        expect(pack.keptRows).toBeGreaterThanOrEqual(kept);
+        kept = pack.keptRows;
+      }
+      expect(kept).toBeGreaterThan(0);
+      expect(kept).toBeLessThanOrEqual(s.L.numTokens);
+      expect(pack.bytes).toBe(2 * s.L.numTokens * KV * D * (dtype === 'f32' ? 4 : 2));
+      pack.dispose();
+      expect(pack.bytes).toBe(0);
+    }
+  });
+
+  it('serves KV shards (keys that do not start at the sequence) and keeps non-finite keys exact', () => {
+    const options = OPTIONS[0];
+    const s = setup({ seed: 811, numHeads: 4, numKvHeads: 2, headDim: 64, options });
+    const H = 4, KV = 2, D = 64, L = s.L;
+    const k = (s.k as Float32Array).slice(), v = (s.v as Float32Array).slice();
+    // A NaN in one key row and an infinity in one value row: they reach exactly the rows that see them.
+    k[(Math.floor(L.numTokens / 3) * KV + 1) * D + 5] = Number.NaN;
+    v[(Math.floor((2 * L.numTokens) / 3) * KV) * D + 7] = Number.POSITIVE_INFINITY;
+    const pack = new KvPack();
+    for (let pass = 0; pass < 2; pass++) {
+      // Shards in a different order each pass: the second pass reads only rows the pack kept.
+      const seqCuts = Array.from({ length: L.numSequences }, (_, q) => cuts(s.rng, L.cuSeqlens[q], L.cuSeqlens[q + 1], 3));
+      const shards = Math.max(...seqCuts.map((c) => c.length - 1));
+      for (let j0 = 0; j0 < shards; j0++) {
+        const j = pass ? shards - 1 - j0 : j0;
+        const keys: TokenRange[] = seqCuts.map((c, q) => (j + 1 < c.length ? [c[j], c[j + 1]] : [L.cuSeqlens[q + 1], L.cuSeqlens[q + 1]]));
+        const args = { ...s.base, q: s.q, k: gather(k, keys, KV * D), v: gather(v, keys, KV * D), keys };
+        const plain = { out: poisoned(L.numTokens * H * D), lse: poisoned(L.numTokens * H) };
+        const packed = { out: poisoned(L.numTokens * H * D), lse: poisoned(L.numTokens * H) };
+        attentionSync({ ...args, ...plain });
+        attentionSync({ ...args, ...packed, kvPack: pack });
+        expect(packed.out).toEqual(plain.out);
+        expect(packed.lse).toEqual(plain.lse);
+      }
+    }
+    pack.dispose();
+  });
+
+  it('fails with KV_PACK_STALE when kept rows change, starts over after reset() or on another shape', async () => {
+    const s = setup({ seed: 901, numHeads: 4, numKvHeads: 2, headDim: 64, options: OPTIONS[0] });
+    const n = s.L.numTokens, H = 4, KV = 2, D = 64;
+    const pack = new KvPack();
+    const call = (k: Float32Array, extra: object = {}) =>
+      attentionSync({ ...s.base, q: s.q, k, v: s.v, out: poisoned(n * H * D), kvPack: pack, ...extra }).out;
+    const first = call(s.k as Float32Array);
+    // Another layer's keys through the same pack: every kept row differs.
+    const other = (s.k as Float32Array).map((x) => x * 0.5);
+    expect(() => call(other)).toThrow(expect.objectContaining({ code: 'KV_PACK_STALE' }));
+    pack.reset();
+    expect(pack.keptRows).toBe(0);
+    const plainOther = attentionSync({ ...s.base, q: s.q, k: other, v: s.v, out: poisoned(n * H * D) }).out;
+    expect(call(other)).toEqual(plainOther);
+    // Another element type (a new cache of another shape): the pack starts over by itself.
+    const bf = { q: encode(s.q as Float32Array, 'bf16'), k: encode(s.k as Float32Array, 'bf16'), v: encode(s.v as Float32Array, 'bf16') };
+    const plainBf = attentionSync({ ...s.base, ...bf, dtype: 'bf16', out: poisoned(n * H * D) }).out;
+    expect(attentionSync({ ...s.base, ...bf, dtype: 'bf16', out: poisoned(n * H * D), kvPack: pack }).out).toEqual(plainBf);
+    pack.reset();
+    // Calls with one pack, in flight together, and a dispose() while they run.
+    const runs = [0, 1, 2].map(() => attention({ ...s.base, q: s.q, k: s.k, v: s.v, kvPack: pack }));
+    pack.dispose();
+    for (const r of await Promise.all(runs)) expect(r.out).toEqual(first);
+  });
+
+  it('rejects what is not a KvPack, a disposed pack, and a pack on the CUDA backend', () => {
+    const s = setup({ seed: 905, numHeads: 2, numKvHeads: 2, headDim: 32, options: OPTIONS[0] });
+    const args = { ...s.base, q: s.q, k: s.k, v: s.v };
+    expect(() => attentionSync({ ...args, kvPack: {} as KvPack })).toThrow(TypeError);
+    const pack = new KvPack();
+    expect(() => attentionSync({ ...args, kvPack: pack, backend: 'cuda' })).toThrow(expect.objectContaining({ code: 'BAD_OPTION' }));
+    pack.dispose();
+    expect(() => attentionSync({ ...args, kvPack: pack })).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(() => pack.reset()).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
   });
 });

@@ -1,0 +1,66 @@
+#include "kv_pack_object.h"
+
+#include <mutex>
+
+#include "../core/error.h"
+#include "js_errors.h"
+#include "plan_object.h"
+
+namespace bs::addon {
+
+Napi::Function NativeKvPack::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeKvPack",
+                                    {InstanceMethod("reset", &NativeKvPack::Reset),
+                                     InstanceMethod("dispose", &NativeKvPack::Dispose),
+                                     InstanceMethod("info", &NativeKvPack::Info)});
+  env.GetInstanceData<AddonData>()->kvPackConstructor = Napi::Persistent(ctor);
+  return ctor;
+}
+
+NativeKvPack::NativeKvPack(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<NativeKvPack>(info), pack_(std::make_shared<cpu::KvPack>()) {}
+
+std::shared_ptr<cpu::KvPack> NativeKvPack::unwrap(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(env.GetInstanceData<AddonData>()->kvPackConstructor.Value()))
+    throwCoded(env, ErrorCode::BAD_ARGUMENT, "kvPack must be a KvPack");
+  std::shared_ptr<cpu::KvPack> pack = Unwrap(value.As<Napi::Object>())->pack_;
+  if (!pack) throwCoded(env, ErrorCode::DISPOSED, "the KvPack was disposed");
+  return pack;
+}
+
+// A fresh pack rather than clearing this one: a call still running (which holds the old pack) must not see its rows
+// vanish under it, and the JS thread must not wait for it. When no call runs, the fresh pack takes the old one's
+// memory, so a pack reset for every prompt does not fault in new pages each time.
+Napi::Value NativeKvPack::Reset(const Napi::CallbackInfo& info) {
+  if (!pack_) throwCoded(info.Env(), ErrorCode::DISPOSED, "the KvPack was disposed");
+  auto fresh = std::make_shared<cpu::KvPack>();
+  {
+    std::unique_lock<std::mutex> lk(pack_->mutex, std::try_to_lock);
+    if (lk.owns_lock()) fresh->adopt(*pack_);
+  }
+  pack_ = std::move(fresh);
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeKvPack::Dispose(const Napi::CallbackInfo& info) {
+  pack_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value NativeKvPack::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  size_t bytes = 0;
+  int64_t rows = 0;
+  if (pack_) {
+    // A running call holds the mutex; its copy is still growing, so wait for it rather than read a moving count.
+    std::lock_guard<std::mutex> lk(pack_->mutex);
+    bytes = pack_->bytes();
+    rows = pack_->keptRows;
+  }
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+  o.Set("keptRows", Napi::Number::New(env, static_cast<double>(rows)));
+  return o;
+}
+
+}  // namespace bs::addon
