@@ -35,7 +35,7 @@ for check in "${checks[@]}"; do
       LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
         ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         BLINDSIGHT_SANITIZED=1 BLINDSIGHT_PREBUILD="$dir" timeout 1800 npx vitest run test/kernels/attention.test.ts test/kernels/dtype.test.ts \
-        test/kernels/mass.test.ts test/kernels/nonfinite.test.ts test/unit test/e2e/robustness.test.ts test/e2e/error_codes.test.ts
+        test/kernels/mass.test.ts test/kernels/nonfinite.test.ts test/kernels/ranges.test.ts test/unit test/e2e/robustness.test.ts test/e2e/error_codes.test.ts
       ;;
     fuzz-capi)
       echo "== fuzz-capi: libFuzzer on the C ABI, ${seconds} s"

@@ -3,9 +3,10 @@
 
 The runtime keeps its own activations; blindsight reads q, k, v and writes the output in place, with no copies.
 Buffers may be array.array('f'), bytearray, mmap, numpy arrays (float32, C-contiguous), torch CPU tensors (through
-their data_ptr()), or raw addresses (int). The demo runs a layer three ways: the whole prompt in one call; in
+their data_ptr()), or raw addresses (int). The demo runs a layer four ways: the whole prompt in one call; in
 micro-batches of queries against a growing head-major KV cache read in place (as llama.cpp prefills in n_ubatch
-steps); and as a two-shard ring step, whose partial results blindsight_merge_attention combines.
+steps); the same against a token-major cache, with a KvPack keeping the kernel's copy of it from call to call; and
+as a two-shard ring step, whose partial results blindsight_merge_attention combines.
 
     cmake -S . -B build-capi && cmake --build build-capi -j
     python3 examples/python/blindsight_ctypes.py     # a 2-layer demo, checked against a float64 reference
@@ -25,7 +26,7 @@ import os
 import random
 import sys
 
-ABI_VERSION = 2  # BLINDSIGHT_ABI_VERSION of the header these declarations mirror
+ABI_VERSION = 3  # BLINDSIGHT_ABI_VERSION of the header these declarations mirror
 CATEGORIES = {"dense": 0, "sink": 1, "intra-image": 2, "intra-image+sink": 3}
 TEXT, IMAGE = 0, 1
 F32 = 0
@@ -62,7 +63,8 @@ class AttentionArgs(ctypes.Structure):
                 ("input_dtype", ctypes.c_int32), ("output_dtype", ctypes.c_int32), ("threads", ctypes.c_int32),
                 ("isa", ctypes.c_char_p), ("query_ranges", ctypes.POINTER(ctypes.c_int32)),
                 ("key_ranges", ctypes.POINTER(ctypes.c_int32)), ("q_strides", Strides), ("k_strides", Strides),
-                ("v_strides", Strides), ("out_strides", Strides), ("computed_pairs", ctypes.POINTER(ctypes.c_int64))]
+                ("v_strides", Strides), ("out_strides", Strides), ("computed_pairs", ctypes.POINTER(ctypes.c_int64)),
+                ("kv_pack", ctypes.c_void_p)]
 
 
 class Partial(ctypes.Structure):
@@ -124,6 +126,9 @@ def load_library(path=None):
         ("blindsight_attention_args_init", None, [P(AttentionArgs)]),
         ("blindsight_attention", St, [ctypes.c_void_p, P(AttentionArgs)]),
         ("blindsight_merge_attention", St, [P(MergeArgs)]),
+        ("blindsight_kv_pack_create", St, [P(ctypes.c_void_p)]),
+        ("blindsight_kv_pack_reset", St, [ctypes.c_void_p]),
+        ("blindsight_kv_pack_destroy", None, [ctypes.c_void_p]),
         ("blindsight_calibrator_options_init", None, [P(CalibratorOptions)]),
         ("blindsight_calibrator_create", St, [P(CalibratorOptions), P(ctypes.c_void_p)]),
         ("blindsight_calibrator_destroy", None, [ctypes.c_void_p]),
@@ -222,6 +227,26 @@ class Calibrator:
         self.close()
 
 
+class KvPack:
+    """One layer's K/V copy kept between micro-batches against a token-major cache (blindsight_kv_pack_create): each
+    key row is copied once instead of on every call that reads it. The cache's rows must not change while it is kept;
+    reset() for the next prompt."""
+
+    def __init__(self, lib):
+        self.lib, self.handle = lib, ctypes.c_void_p()
+        _check(lib, lib.blindsight_kv_pack_create(ctypes.byref(self.handle)))
+
+    def reset(self):
+        _check(self.lib, self.lib.blindsight_kv_pack_reset(self.handle))
+
+    def close(self):
+        if self.handle:
+            self.lib.blindsight_kv_pack_destroy(self.handle)
+            self.handle = ctypes.c_void_p()
+
+    __del__ = close
+
+
 class PromptAttention:
     """Built once per prompt from its segments and the model's head policy; forward(layer, ...) in each layer. With
     calibrator= instead of a policy, every head runs dense and every forward is observed (the calibration loop)."""
@@ -260,10 +285,11 @@ class PromptAttention:
             ranges += [b, max(b, min(end, s1))]
         return (ctypes.c_int32 * len(ranges))(*ranges), sum(e - b for b, e in zip(ranges[::2], ranges[1::2]))
 
-    def forward(self, layer, q, k, v, out, lse=None, queries=None, keys=None, kv_strides=None):
+    def forward(self, layer, q, k, v, out, lse=None, queries=None, keys=None, kv_strides=None, kv_pack=None):
         """Layer `layer`'s attention. q, out [query rows, num_heads, head_dim]; k, v [key rows, num_kv_heads, head_dim]
         (or at kv_strides = (token, head), in elements). queries / keys: (begin, end) token ranges of the packed
-        layout (default: every token); q, out and lse hold the query tokens' rows, k and v the key tokens' rows."""
+        layout (default: every token); q, out and lse hold the query tokens' rows, k and v the key tokens' rows.
+        kv_pack: this layer's KvPack, for micro-batches against a token-major cache."""
         h, kvh, d, keep = self.num_heads, self.num_kv_heads, self.head_dim, []
         args = AttentionArgs()
         self.lib.blindsight_attention_args_init(ctypes.byref(args))
@@ -284,6 +310,8 @@ class PromptAttention:
         args.heads, args.num_heads, args.num_kv_heads, args.head_dim = self._heads[layer], h, kvh, d
         args.input_dtype = args.output_dtype = F32
         args.scale = self.scale
+        if kv_pack is not None:
+            args.kv_pack = kv_pack.handle
         if self.calibrator is not None:
             _check(self.lib, self.lib.blindsight_attention_observe(self._plan, ctypes.byref(args),
                                                                    self.calibrator._handle, layer))
@@ -388,6 +416,20 @@ def micro_batched(attention, layer, q, k, v, micro):
     return out
 
 
+def micro_batched_token_major(attention, layer, q, k, v, micro, kv_pack):
+    """The same against a token-major cache (the first e rows of k and v), with the layer's KvPack keeping the kernel's
+    copy of it between micro-batches."""
+    n, h, kvh, d = attention.num_tokens, attention.num_heads, attention.num_kv_heads, attention.head_dim
+    out = array.array("f", [math.nan]) * (n * h * d)
+    for b in range(0, n, micro):
+        e = min(n, b + micro)
+        out_rows = array.array("f", [math.nan]) * ((e - b) * h * d)
+        attention.forward(layer, q[b * h * d:e * h * d], k[:e * kvh * d], v[:e * kvh * d], out_rows, queries=(b, e),
+                          keys=(0, e), kv_pack=kv_pack)
+        out[b * h * d:e * h * d] = out_rows
+    return out
+
+
 def ring_step(attention, layer, q, k, v, split):
     """The layer over two key shards [0, split) and [split, n), as two devices of a ring would compute it, merged."""
     n, h, kvh, d = attention.num_tokens, attention.num_heads, attention.num_kv_heads, attention.head_dim
@@ -422,6 +464,9 @@ def main():
             attention.forward(layer, q, k, v, out, lse)
             ref_out, ref_lse = reference(sequences, heads, q, k, v, num_heads, num_kv_heads, head_dim)
             chunked = micro_batched(attention, layer, q, k, v, micro=16)
+            pack = KvPack(lib)
+            packed = micro_batched_token_major(attention, layer, q, k, v, micro=16, kv_pack=pack)
+            pack.close()
             ring_out, ring_lse = ring_step(attention, layer, q, k, v, split=37)
             report["layers"].append({
                 "kept_ratio": attention.kept_ratio(layer),
@@ -429,12 +474,13 @@ def main():
                 "max_lse_err": max(abs(a - b) for a, b in zip(lse, ref_lse)),
                 "all_written": all(math.isfinite(x) for x in out) and all(math.isfinite(x) for x in lse),
                 "micro_batch_max_abs_err": max(abs(a - b) for a, b in zip(chunked, ref_out)),
+                "kv_pack_max_abs_err": max(abs(a - b) for a, b in zip(packed, ref_out)),
                 "ring_max_abs_err": max(abs(a - b) for a, b in zip(ring_out, ref_out)),
                 "ring_max_lse_err": max(abs(a - b) for a, b in zip(ring_lse, ref_lse)),
             })
     print(json.dumps(report))
-    ok = all(l["all_written"] and max(l["max_abs_err"], l["max_lse_err"], l["micro_batch_max_abs_err"], l["ring_max_abs_err"],
-                                      l["ring_max_lse_err"]) < 1e-4 for l in report["layers"])
+    ok = all(l["all_written"] and max(l["max_abs_err"], l["max_lse_err"], l["micro_batch_max_abs_err"], l["kv_pack_max_abs_err"],
+                                      l["ring_max_abs_err"], l["ring_max_lse_err"]) < 1e-4 for l in report["layers"])
     return 0 if ok else 1
 
 

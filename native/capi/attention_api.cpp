@@ -101,10 +101,35 @@ void blindsight_attention_args_init(blindsight_attention_args* args) {
 blindsight_status blindsight_attention(const blindsight_plan* plan, const blindsight_attention_args* args) {
   return guarded([&] {
     const Call call = describe(plan, args, true);
-    const bs::cpu::CallStats stats = bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa));
+    bs::cpu::KvPack* keep = args->kv_pack ? args->kv_pack->pack.get() : nullptr;
+    const bs::cpu::CallStats stats =
+        bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa), keep);
     if (args->computed_pairs) *args->computed_pairs = stats.computedPairs;
   });
 }
+
+blindsight_status blindsight_kv_pack_create(blindsight_kv_pack** out_pack) {
+  if (out_pack) *out_pack = nullptr;
+  return guarded([&] {
+    requireNonNull(out_pack, "out_pack");
+    *out_pack = new blindsight_kv_pack{std::make_shared<bs::cpu::KvPack>()};
+  });
+}
+
+blindsight_status blindsight_kv_pack_reset(blindsight_kv_pack* pack) {
+  return guarded([&] {
+    requireNonNull(pack, "pack");
+    // As the Node handle does: a fresh pack that takes the memory unless a call (on another thread) holds it.
+    auto fresh = std::make_shared<bs::cpu::KvPack>();
+    {
+      std::unique_lock<std::mutex> lk(pack->pack->mutex, std::try_to_lock);
+      if (lk.owns_lock()) fresh->adopt(*pack->pack);
+    }
+    pack->pack = std::move(fresh);
+  });
+}
+
+void blindsight_kv_pack_destroy(blindsight_kv_pack* pack) { delete pack; }
 
 blindsight_status blindsight_attention_cuda(const blindsight_plan* plan, const blindsight_attention_args* args,
                                             void* cuda_stream) {

@@ -5,6 +5,7 @@
 
 #include "../core/layout.h"
 #include "../core/plan.h"
+#include "../cpu/packed_kv.h"
 
 struct blindsight_layout {
   std::shared_ptr<const bs::Layout> layout;
@@ -12,4 +13,8 @@ struct blindsight_layout {
 
 struct blindsight_plan {
   std::shared_ptr<const bs::Plan> plan;
+};
+
+struct blindsight_kv_pack {
+  std::shared_ptr<bs::cpu::KvPack> pack;
 };

@@ -27,7 +27,7 @@
  * value). Compare with blindsight_abi_version() at load time: a library and a header with different ABI versions
  * must not be mixed.
  */
-#define BLINDSIGHT_ABI_VERSION 2
+#define BLINDSIGHT_ABI_VERSION 3
 
 #if defined(_WIN32)
 #if defined(BLINDSIGHT_BUILDING)
@@ -242,7 +242,28 @@ typedef struct blindsight_attention_args {
   blindsight_strides q_strides, k_strides, v_strides, out_strides; /* {0, 0} = packed token-major */
   int64_t* computed_pairs;     /* optional out (CPU backend): the (query row, key) pairs the kernel computed, all
                                   heads — the call's real work, against the plan's visible pairs */
+  struct blindsight_kv_pack* kv_pack; /* optional (blindsight_attention): the K/V copy kept between micro-batches of
+                                         one layer (see blindsight_kv_pack_create); null = a copy per call */
 } blindsight_attention_args;
+
+/*
+ * The CPU kernel reads each KV head's keys as one contiguous run, so it copies a token-major k / v of several KV heads
+ * head-major on every call, every key row the call visits: in micro-batches against a growing cache, the cache so far
+ * again and again (text queries see all of it). A kv pack keeps that copy between the blindsight_attention calls of
+ * one layer (set args.kv_pack): each call copies only the key rows no earlier call copied; results are bit for bit
+ * those of calls without it. The promise it takes: while the pack holds a token's rows, that token's k and v rows do
+ * not change (one pack per layer of one prompt; blindsight_kv_pack_reset when the cache is rewritten). A call whose
+ * kept rows differ from the caller's (four are compared per call) fails with BLINDSIGHT_ERR_INVALID_ARGUMENT,
+ * [KV_PACK_STALE]; a call of another shape starts the pack over. A head-major cache or a single KV head is read in
+ * place and leaves the pack alone. The copy holds 2 x tokens x num_kv_heads x head_dim elements of the input type
+ * until the pack is destroyed. Calls with one pack run one at a time; destroy it after the calls using it returned.
+ * blindsight_attention_cuda and blindsight_attention_observe ignore kv_pack.
+ */
+typedef struct blindsight_kv_pack blindsight_kv_pack;
+BLINDSIGHT_API blindsight_status blindsight_kv_pack_create(blindsight_kv_pack** out_pack);
+/* Drops the kept rows (keeps the memory for the next prompt's rows). */
+BLINDSIGHT_API blindsight_status blindsight_kv_pack_reset(blindsight_kv_pack* pack);
+BLINDSIGHT_API void blindsight_kv_pack_destroy(blindsight_kv_pack* pack);
 
 /* Zeroes args and sets the defaults: f32 in and out, scale 0 (1/sqrt(head_dim)), threads 0, isa null. */
 BLINDSIGHT_API void blindsight_attention_args_init(blindsight_attention_args* args);

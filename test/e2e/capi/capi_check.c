@@ -283,6 +283,51 @@ static int contract(void) {
                  BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_RANGE");
   }
 
+  /* A kv pack: micro-batches of both sequences against their token-major caches (2 KV heads: the copy the pack
+     keeps), bit for bit the calls without it; kept rows that change fail; reset() starts over. */
+  {
+    static float q4[10 * 4 * 8], kv2[10 * 2 * 8], plain[10 * 4 * 8], packed[10 * 4 * 8], step[10 * 2 * 8];
+    for (int i = 0; i < 10 * 4 * 8; i++) q4[i] = (float)sin(0.37 * i);
+    for (int i = 0; i < 10 * 2 * 8; i++) kv2[i] = (float)cos(0.21 * i);
+    const uint8_t heads4[4] = {BLINDSIGHT_DENSE, BLINDSIGHT_SINK, BLINDSIGHT_INTRA_IMAGE, BLINDSIGHT_INTRA_IMAGE_SINK};
+    const int32_t queries[2][4] = {{0, 3, 6, 8}, {3, 6, 8, 10}}, keys[2][4] = {{0, 3, 6, 8}, {0, 6, 6, 10}};
+    blindsight_kv_pack* pack = NULL;
+    expectStatus("kv pack create", blindsight_kv_pack_create(&pack), BLINDSIGHT_OK, NULL);
+    expectStatus("kv pack create, null out", blindsight_kv_pack_create(NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+    expectStatus("kv pack reset, null", blindsight_kv_pack_reset(NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
+    int same = 1;
+    for (int j = 0; j < 2; j++) {
+      int qRows = 0, kRows = 0;
+      for (int s = 0; s < 2; s++) {
+        memcpy(step + 16 * kRows, kv2 + 16 * keys[j][2 * s], 16 * sizeof(float) * (size_t)(keys[j][2 * s + 1] - keys[j][2 * s]));
+        kRows += keys[j][2 * s + 1] - keys[j][2 * s];
+        qRows += queries[j][2 * s + 1] - queries[j][2 * s];
+      }
+      float qs[10 * 4 * 8];
+      int at = 0;
+      for (int s = 0; s < 2; s++)
+        for (int t = queries[j][2 * s]; t < queries[j][2 * s + 1]; t++) memcpy(qs + 32 * at++, q4 + 32 * t, 32 * sizeof(float));
+      blindsight_attention_args a;
+      blindsight_attention_args_init(&a);
+      a.q = qs, a.k = step, a.v = step, a.heads = heads4, a.num_heads = 4, a.num_kv_heads = 2, a.head_dim = 8;
+      a.query_ranges = queries[j], a.key_ranges = keys[j];
+      a.out = plain;
+      expectStatus("micro-batch", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+      a.out = packed, a.kv_pack = pack;
+      expectStatus("micro-batch with a kv pack", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+      same = same && memcmp(plain, packed, sizeof(float) * 32 * (size_t)qRows) == 0;
+      if (j == 1) {
+        for (int i = 0; i < 16 * kRows; i++) step[i] += 1.0f;  /* another layer's cache through the same pack */
+        expectStatus("kv pack, changed rows", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "KV_PACK_STALE");
+        expectStatus("kv pack reset", blindsight_kv_pack_reset(pack), BLINDSIGHT_OK, NULL);
+        expectStatus("kv pack after reset", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+      }
+    }
+    expectTrue("kv pack gives the calls' rows bit for bit", same);
+    blindsight_kv_pack_destroy(pack);
+    blindsight_kv_pack_destroy(NULL);
+  }
+
   /* Last-error text is per thread. */
   expectStatus("sets an error", blindsight_attention(plan, NULL), BLINDSIGHT_ERR_INVALID_ARGUMENT, "BAD_ARGUMENT");
   pthread_t th;
