@@ -70,25 +70,31 @@ function gather<T extends Float32Array | Uint16Array>(x: T, ranges: TokenRange[]
 // Rows [b, e) of a [tokens, heads, dim] or [tokens, heads] array.
 const rows = (x: ArrayLike<number>, b: number, e: number, width: number) => Array.prototype.slice.call(x, b * width, e * width) as number[];
 
+// The micro-batches of a batch of prompts prefilled together: each sequence cut at random points, call j holding
+// every sequence's j-th chunk against its cache so far (every key of the sequence with bidirectional images, which
+// may look ahead).
+function microBatches(rng: () => number, L: Layout, options: RefOptions): { queries: TokenRange[]; keys: TokenRange[] }[] {
+  const seqCuts = Array.from({ length: L.numSequences }, (_, q) => cuts(rng, L.cuSeqlens[q], L.cuSeqlens[q + 1], 4));
+  const steps = Math.max(...seqCuts.map((c) => c.length - 1));
+  return Array.from({ length: steps }, (_, step) => {
+    const queries: TokenRange[] = [], keys: TokenRange[] = [];
+    for (let q = 0; q < L.numSequences; q++) {
+      const c = seqCuts[q], s0 = L.cuSeqlens[q], s1 = L.cuSeqlens[q + 1];
+      const [b, e] = step + 1 < c.length ? [c[step], c[step + 1]] : [s1, s1];
+      queries.push([b, e]);
+      keys.push([s0, options.bidirectionalImages ? s1 : e]);
+    }
+    return { queries, keys };
+  });
+}
+
 describe.each(isas)('ranges on ISA %s', (isa) => {
   it.each(OPTIONS.map((o, i) => [i, o] as const))('chunked prefill equals the whole prompt, options %i', (i, options) => {
     for (const [dtype, headDim, numHeads, numKvHeads] of [['f32', 64, 6, 2], ['bf16', 80, 4, 4], ['f16', 128, 4, 1]] as const) {
       const s = setup({ seed: 100 + i * 10 + headDim, numHeads, numKvHeads, headDim, options, dtype, blockM: i === 2 ? 32 : undefined });
-      const { L, rng } = s;
       const whole = s.ref();
       const H = numHeads, KV = numKvHeads, D = headDim;
-      // Chunks of each sequence; every sequence advances chunk by chunk in step (a batch of prompts prefilled together).
-      const seqCuts = Array.from({ length: L.numSequences }, (_, q) => cuts(rng, L.cuSeqlens[q], L.cuSeqlens[q + 1], 4));
-      const steps = Math.max(...seqCuts.map((c) => c.length - 1));
-      for (let step = 0; step < steps; step++) {
-        const queries: TokenRange[] = [], keys: TokenRange[] = [];
-        for (let q = 0; q < L.numSequences; q++) {
-          const c = seqCuts[q], s0 = L.cuSeqlens[q], s1 = L.cuSeqlens[q + 1];
-          const [b, e] = step + 1 < c.length ? [c[step], c[step + 1]] : [s1, s1];
-          queries.push([b, e]);
-          // The cache so far; a bidirectional image may look ahead, so those calls get every key of the sequence.
-          keys.push([s0, options.bidirectionalImages ? s1 : e]);
-        }
+      for (const { queries, keys } of microBatches(s.rng, s.L, options)) {
         const qRows = queries.reduce((a, [b, e]) => a + e - b, 0);
         const out = poisoned(qRows * H * D), lse = poisoned(qRows * H);
         attentionSync({ ...s.base, isa, q: gather(s.q, queries, H * D), k: gather(s.k, keys, KV * D), v: gather(s.v, keys, KV * D), queries, keys, out, lse });
@@ -218,24 +224,6 @@ describe('mergeAttention', () => {
     expect(() => mergeAttention({ partials: [p], numHeads: 1, headDim: 8, out: buf.subarray(4, 20) })).toThrow(expect.objectContaining({ code: 'ALIASED_OUTPUT' }));
   });
 });
-
-// The micro-batches of a batch of prompts prefilled together: each sequence cut at random points, call j holding
-// every sequence's j-th chunk against its cache so far (every key of the sequence with bidirectional images, which
-// may look ahead).
-function microBatches(rng: () => number, L: Layout, options: RefOptions): { queries: TokenRange[]; keys: TokenRange[] }[] {
-  const seqCuts = Array.from({ length: L.numSequences }, (_, q) => cuts(rng, L.cuSeqlens[q], L.cuSeqlens[q + 1], 4));
-  const steps = Math.max(...seqCuts.map((c) => c.length - 1));
-  return Array.from({ length: steps }, (_, step) => {
-    const queries: TokenRange[] = [], keys: TokenRange[] = [];
-    for (let q = 0; q < L.numSequences; q++) {
-      const c = seqCuts[q], s0 = L.cuSeqlens[q], s1 = L.cuSeqlens[q + 1];
-      const [b, e] = step + 1 < c.length ? [c[step], c[step + 1]] : [s1, s1];
-      queries.push([b, e]);
-      keys.push([s0, options.bidirectionalImages ? s1 : e]);
-    }
-    return { queries, keys };
-  });
-}
 
 describe('KvPack: the K/V copy kept between micro-batches', () => {
   it.each(OPTIONS.map((o, i) => [i, o] as const))('gives the same rows, bit for bit, as calls without, options %i', (i, options) => {
