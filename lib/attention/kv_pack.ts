@@ -8,9 +8,10 @@
  * The promise a caller makes: while a pack holds a token's rows, that token's k and v rows do not change — one pack
  * per layer of one prompt, whose cache only grows. `reset()` when the cache is rewritten (a new prompt); a pack given
  * rows that differ from those it kept (another layer's cache, say) fails with KV_PACK_STALE: every call compares four
- * of the kept rows it reads with the caller's. A head-major cache (strides with token = headDim), or a single KV head,
- * is read in place and needs no pack (the pack is then left alone). CPU backend only; calls with one pack run one at a
- * time. The copy takes 2 × tokens × numKvHeads × headDim elements of the input type until `dispose()` (or garbage
+ * of the kept rows it reads with the caller's. K and V read in place — one layout for both with each head's rows
+ * contiguous: a head-major cache (strides with token = headDim), or a single KV head — need no pack (the pack is then
+ * left alone). CPU backend only; calls with one pack run one at a time, and `bytes` / `keptRows` are what the last
+ * finished call left. The copy takes 2 × tokens × numKvHeads × headDim elements of the input type until `dispose()` (or garbage
  * collection) releases it.
  */
 import { BlindsightError } from '../core/errors.js';

@@ -50,14 +50,9 @@ Napi::Value NativeKvPack::Dispose(const Napi::CallbackInfo& info) {
 Napi::Value NativeKvPack::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  size_t bytes = 0;
-  int64_t rows = 0;
-  if (pack_) {
-    // A running call holds the mutex; its copy is still growing, so wait for it rather than read a moving count.
-    std::lock_guard<std::mutex> lk(pack_->mutex);
-    bytes = pack_->bytes();
-    rows = pack_->keptRows;
-  }
+  // The counts the last finished call published: no waiting on a running call's mutex (the JS thread must not block).
+  const size_t bytes = pack_ ? pack_->keptBytes.load() : 0;
+  const int64_t rows = pack_ ? pack_->keptRows.load() : 0;
   o.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
   o.Set("keptRows", Napi::Number::New(env, static_cast<double>(rows)));
   return o;

@@ -26,7 +26,7 @@ Napi::Function NativePlan::Init(Napi::Env env) {
                                      InstanceMethod("maskBias", &NativePlan::MaskBias),
                                      InstanceMethod("visiblePairs", &NativePlan::VisiblePairs),
                                      InstanceMethod("dispose", &NativePlan::Dispose)});
-  auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference()};
+  auto* data = new AddonData{Napi::Persistent(ctor), Napi::FunctionReference(), Napi::FunctionReference()};
   env.SetInstanceData<AddonData>(data);
   return ctor;
 }

@@ -101,9 +101,9 @@ void blindsight_attention_args_init(blindsight_attention_args* args) {
 blindsight_status blindsight_attention(const blindsight_plan* plan, const blindsight_attention_args* args) {
   return guarded([&] {
     const Call call = describe(plan, args, true);
-    bs::cpu::KvPack* keep = args->kv_pack ? args->kv_pack->pack.get() : nullptr;
+    const std::shared_ptr<bs::cpu::KvPack> keep = args->kv_pack ? args->kv_pack->share() : nullptr;
     const bs::cpu::CallStats stats =
-        bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa), keep);
+        bs::cpu::attention(*plan->plan, call.problem, args->threads, isaNamed(args->isa), keep.get());
     if (args->computed_pairs) *args->computed_pairs = stats.computedPairs;
   });
 }
@@ -112,15 +112,19 @@ blindsight_status blindsight_kv_pack_create(blindsight_kv_pack** out_pack) {
   if (out_pack) *out_pack = nullptr;
   return guarded([&] {
     requireNonNull(out_pack, "out_pack");
-    *out_pack = new blindsight_kv_pack{std::make_shared<bs::cpu::KvPack>()};
+    auto pack = std::make_unique<blindsight_kv_pack>();
+    pack->pack = std::make_shared<bs::cpu::KvPack>();
+    *out_pack = pack.release();
   });
 }
 
 blindsight_status blindsight_kv_pack_reset(blindsight_kv_pack* pack) {
   return guarded([&] {
     requireNonNull(pack, "pack");
-    // As the Node handle does: a fresh pack that takes the memory unless a call (on another thread) holds it.
+    // As the Node handle does: a fresh pack that takes the memory unless a call (on another thread) holds it; a call
+    // still running keeps its own share of the old one.
     auto fresh = std::make_shared<bs::cpu::KvPack>();
+    std::lock_guard<std::mutex> handle(pack->m);
     {
       std::unique_lock<std::mutex> lk(pack->pack->mutex, std::try_to_lock);
       if (lk.owns_lock()) fresh->adopt(*pack->pack);

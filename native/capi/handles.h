@@ -2,6 +2,7 @@
 // layout handle as soon as the plan exists.
 #pragma once
 #include <memory>
+#include <mutex>
 
 #include "../core/layout.h"
 #include "../core/plan.h"
@@ -15,6 +16,13 @@ struct blindsight_plan {
   std::shared_ptr<const bs::Plan> plan;
 };
 
+// A call takes its own share of the pack under `m` and holds it to the end, so a reset on another thread (which swaps
+// in a fresh pack) never frees the one a call is using.
 struct blindsight_kv_pack {
+  std::mutex m;
   std::shared_ptr<bs::cpu::KvPack> pack;
+  std::shared_ptr<bs::cpu::KvPack> share() {
+    std::lock_guard<std::mutex> lk(m);
+    return pack;
+  }
 };

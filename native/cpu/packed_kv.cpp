@@ -117,18 +117,27 @@ PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::ve
                       ThreadPool& workers, int threads, KvPack& keep) {
   const int64_t tokens = plan.layout().numTokens(), d = p.headDim, kvh = p.numKvHeads;
   const size_t es = p.inputType == DType::F32 ? 4 : 2, row = static_cast<size_t>(d) * es;
-  if (!keep.k || keep.tokens != tokens || keep.kvHeads != kvh || keep.headDim != d || keep.type != p.inputType) {
+  if (!keep.k || !keep.v || keep.tokens != tokens || keep.kvHeads != kvh || keep.headDim != d || keep.type != p.inputType) {
+    // The old copy goes first (a pack's memory is its largest part) and the pack holds nothing until every part of
+    // the new one is there: a failed allocation leaves it empty, never half of one shape and half of another.
     const size_t bytes = static_cast<size_t>(tokens * kvh) * row;
     keep.k.reset();
     keep.v.reset();
-    keep.k = alignedBuffer(bytes);
-    keep.v = alignedBuffer(bytes);
-    keep.tokens = tokens, keep.kvHeads = static_cast<int32_t>(kvh), keep.headDim = static_cast<int32_t>(d);
-    keep.type = p.inputType;
-    keep.kept.assign(static_cast<size_t>(tokens), 0);
-    keep.nonFinite.assign(static_cast<size_t>(tokens * kvh), 0);
+    keep.tokens = 0, keep.kvHeads = 0, keep.headDim = 0;
+    keep.kept.clear();
+    keep.nonFinite.clear();
     keep.anyNonFinite = false;
     keep.keptRows = 0;
+    keep.keptBytes = 0;
+    Buffer k = alignedBuffer(bytes), v = alignedBuffer(bytes);
+    std::vector<uint8_t> kept(static_cast<size_t>(tokens), 0), nonFinite(static_cast<size_t>(tokens * kvh), 0);
+    keep.k = std::move(k);
+    keep.v = std::move(v);
+    keep.kept = std::move(kept);
+    keep.nonFinite = std::move(nonFinite);
+    keep.tokens = tokens, keep.kvHeads = static_cast<int32_t>(kvh), keep.headDim = static_cast<int32_t>(d);
+    keep.type = p.inputType;
+    keep.keptBytes = keep.bytes();
   }
   const std::vector<uint8_t> visited = visitedRows(plan, p, pieces, tokens, true);
   const std::vector<TokenChunk> chunks = keyChunks(plan, p);
@@ -195,7 +204,7 @@ PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::ve
 }  // namespace
 
 size_t KvPack::bytes() const {
-  return k ? 2 * static_cast<size_t>(tokens * kvHeads * headDim) * (type == DType::F32 ? 4 : 2) : 0;
+  return k && v ? 2 * static_cast<size_t>(tokens * kvHeads * headDim) * (type == DType::F32 ? 4 : 2) : 0;
 }
 
 void KvPack::adopt(KvPack& o) {
@@ -206,9 +215,12 @@ void KvPack::adopt(KvPack& o) {
   nonFinite.assign(o.nonFinite.size(), 0);
   anyNonFinite = false;
   keptRows = 0;
+  keptBytes = bytes();
+  o.tokens = 0, o.kvHeads = 0, o.headDim = 0;
   o.kept.clear();
   o.nonFinite.clear();
   o.keptRows = 0;
+  o.keptBytes = 0;
 }
 
 PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,

@@ -65,7 +65,9 @@ struct KvPack {
   std::vector<uint8_t> kept;       // per token: its rows are copied
   std::vector<uint8_t> nonFinite;  // [kvHeads][tokens]
   bool anyNonFinite = false;
-  int64_t keptRows = 0;
+  // Tokens kept and the copy's bytes, published at the end of each call so that they can be read without the mutex.
+  std::atomic<int64_t> keptRows{0};
+  std::atomic<size_t> keptBytes{0};
 
   size_t bytes() const;
   // Takes o's memory and shape with no rows kept (o keeps none); callers hold both mutexes or own o alone.

@@ -254,9 +254,10 @@ typedef struct blindsight_attention_args {
  * those of calls without it. The promise it takes: while the pack holds a token's rows, that token's k and v rows do
  * not change (one pack per layer of one prompt; blindsight_kv_pack_reset when the cache is rewritten). A call whose
  * kept rows differ from the caller's (four are compared per call) fails with BLINDSIGHT_ERR_INVALID_ARGUMENT,
- * [KV_PACK_STALE]; a call of another shape starts the pack over. A head-major cache or a single KV head is read in
- * place and leaves the pack alone. The copy holds 2 x tokens x num_kv_heads x head_dim elements of the input type
- * until the pack is destroyed. Calls with one pack run one at a time; destroy it after the calls using it returned.
+ * [KV_PACK_STALE]; a call of another shape starts the pack over. K and V read in place (one layout for both, each
+ * head's rows contiguous: a head-major cache, or a single KV head) leave the pack alone. The copy holds 2 x tokens x
+ * num_kv_heads x head_dim elements of the input type until the pack is destroyed. Calls with one pack run one at a
+ * time (a reset on another thread leaves a running call its rows); destroy it after the calls using it returned.
  * blindsight_attention_cuda and blindsight_attention_observe ignore kv_pack.
  */
 typedef struct blindsight_kv_pack blindsight_kv_pack;

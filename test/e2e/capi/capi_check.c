@@ -321,6 +321,9 @@ static int contract(void) {
         expectStatus("kv pack, changed rows", blindsight_attention(plan, &a), BLINDSIGHT_ERR_INVALID_ARGUMENT, "KV_PACK_STALE");
         expectStatus("kv pack reset", blindsight_kv_pack_reset(pack), BLINDSIGHT_OK, NULL);
         expectStatus("kv pack after reset", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+        a.out = plain, a.kv_pack = NULL;
+        expectStatus("the changed rows without a pack", blindsight_attention(plan, &a), BLINDSIGHT_OK, NULL);
+        same = same && memcmp(plain, packed, sizeof(float) * 32 * (size_t)qRows) == 0;
       }
     }
     expectTrue("kv pack gives the calls' rows bit for bit", same);
