@@ -11,8 +11,8 @@
  * of the kept rows it reads with the caller's. K and V read in place — one layout for both with each head's rows
  * contiguous: a head-major cache (strides with token = headDim), or a single KV head — need no pack (the pack is then
  * left alone). CPU backend only; calls with one pack run one at a time, and `bytes` / `keptRows` are what the last
- * finished call left. The copy takes 2 × tokens × numKvHeads × headDim elements of the input type until `dispose()` (or garbage
- * collection) releases it.
+ * finished call left. The copy takes 2 × tokens × numKvHeads × headDim elements of the input type until `dispose()`
+ * (or garbage collection) releases it.
  */
 import { BlindsightError } from '../core/errors.js';
 import { native, type NativeKvPackHandle } from '../core/native.js';

@@ -28,17 +28,10 @@ std::shared_ptr<cpu::KvPack> NativeKvPack::unwrap(Napi::Env env, const Napi::Val
   return pack;
 }
 
-// A fresh pack rather than clearing this one: a call still running (which holds the old pack) must not see its rows
-// vanish under it, and the JS thread must not wait for it. When no call runs, the fresh pack takes the old one's
-// memory, so a pack reset for every prompt does not fault in new pages each time.
+// A running async call holds its own share of the old pack (packed_kv.h, freshKvPack).
 Napi::Value NativeKvPack::Reset(const Napi::CallbackInfo& info) {
   if (!pack_) throwCoded(info.Env(), ErrorCode::DISPOSED, "the KvPack was disposed");
-  auto fresh = std::make_shared<cpu::KvPack>();
-  {
-    std::unique_lock<std::mutex> lk(pack_->mutex, std::try_to_lock);
-    if (lk.owns_lock()) fresh->adopt(*pack_);
-  }
-  pack_ = std::move(fresh);
+  pack_ = cpu::freshKvPack(*pack_);
   return info.Env().Undefined();
 }
 

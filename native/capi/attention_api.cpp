@@ -121,15 +121,9 @@ blindsight_status blindsight_kv_pack_create(blindsight_kv_pack** out_pack) {
 blindsight_status blindsight_kv_pack_reset(blindsight_kv_pack* pack) {
   return guarded([&] {
     requireNonNull(pack, "pack");
-    // As the Node handle does: a fresh pack that takes the memory unless a call (on another thread) holds it; a call
-    // still running keeps its own share of the old one.
-    auto fresh = std::make_shared<bs::cpu::KvPack>();
+    // A call still running on another thread keeps its own share of the old pack (handles.h, freshKvPack).
     std::lock_guard<std::mutex> handle(pack->m);
-    {
-      std::unique_lock<std::mutex> lk(pack->pack->mutex, std::try_to_lock);
-      if (lk.owns_lock()) fresh->adopt(*pack->pack);
-    }
-    pack->pack = std::move(fresh);
+    pack->pack = bs::cpu::freshKvPack(*pack->pack);
   });
 }
 

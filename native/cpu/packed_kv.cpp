@@ -121,14 +121,7 @@ PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::ve
     // The old copy goes first (a pack's memory is its largest part) and the pack holds nothing until every part of
     // the new one is there: a failed allocation leaves it empty, never half of one shape and half of another.
     const size_t bytes = static_cast<size_t>(tokens * kvh) * row;
-    keep.k.reset();
-    keep.v.reset();
-    keep.tokens = 0, keep.kvHeads = 0, keep.headDim = 0;
-    keep.kept.clear();
-    keep.nonFinite.clear();
-    keep.anyNonFinite = false;
-    keep.keptRows = 0;
-    keep.keptBytes = 0;
+    keep.clear();
     Buffer k = alignedBuffer(bytes), v = alignedBuffer(bytes);
     std::vector<uint8_t> kept(static_cast<size_t>(tokens), 0), nonFinite(static_cast<size_t>(tokens * kvh), 0);
     keep.k = std::move(k);
@@ -207,20 +200,29 @@ size_t KvPack::bytes() const {
   return k && v ? 2 * static_cast<size_t>(tokens * kvHeads * headDim) * (type == DType::F32 ? 4 : 2) : 0;
 }
 
-void KvPack::adopt(KvPack& o) {
-  tokens = o.tokens, kvHeads = o.kvHeads, headDim = o.headDim, type = o.type;
-  k = std::move(o.k);
-  v = std::move(o.v);
-  kept.assign(o.kept.size(), 0);
-  nonFinite.assign(o.nonFinite.size(), 0);
+void KvPack::clear() {
+  k.reset();
+  v.reset();
+  tokens = 0, kvHeads = 0, headDim = 0;
+  kept.clear();
+  nonFinite.clear();
   anyNonFinite = false;
   keptRows = 0;
-  keptBytes = bytes();
-  o.tokens = 0, o.kvHeads = 0, o.headDim = 0;
-  o.kept.clear();
-  o.nonFinite.clear();
-  o.keptRows = 0;
-  o.keptBytes = 0;
+  keptBytes = 0;
+}
+
+std::shared_ptr<KvPack> freshKvPack(KvPack& old) {
+  auto fresh = std::make_shared<KvPack>();
+  std::unique_lock<std::mutex> lk(old.mutex, std::try_to_lock);
+  if (!lk.owns_lock()) return fresh;
+  fresh->tokens = old.tokens, fresh->kvHeads = old.kvHeads, fresh->headDim = old.headDim, fresh->type = old.type;
+  fresh->k = std::move(old.k);
+  fresh->v = std::move(old.v);
+  fresh->kept.assign(old.kept.size(), 0);
+  fresh->nonFinite.assign(old.nonFinite.size(), 0);
+  fresh->keptBytes = fresh->bytes();
+  old.clear();
+  return fresh;
 }
 
 PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces, ThreadPool& workers,

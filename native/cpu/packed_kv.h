@@ -70,9 +70,14 @@ struct KvPack {
   std::atomic<size_t> keptBytes{0};
 
   size_t bytes() const;
-  // Takes o's memory and shape with no rows kept (o keeps none); callers hold both mutexes or own o alone.
-  void adopt(KvPack& o);
+  // Drops the rows and the memory: the pack holds nothing. The caller holds `mutex` or owns the pack alone.
+  void clear();
 };
+
+// The pack a reset leaves (both handles, Node's and the C ABI's): a fresh one, so that a call still running, which
+// holds `old`, does not see its rows vanish and the resetting thread never waits for it. When no call holds `old`,
+// the fresh pack takes its memory with no rows kept, so a pack reset for every prompt does not fault in new pages.
+std::shared_ptr<KvPack> freshKvPack(KvPack& old);
 
 // pieces: the call's query pieces (work_order.h); only the key rows their walks visit are copied and scanned, since no
 // other row is ever read: a micro-batch of sparse heads against a long cache touches its own rows and the scattered
