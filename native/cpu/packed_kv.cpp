@@ -113,6 +113,22 @@ std::vector<TokenChunk> keyChunks(const Plan& plan, const AttentionProblem& p) {
   return chunks;
 }
 
+// Appends the rows of `c` that `take` accepts as runs of at most 128 consecutive rows: the pool's items for a copy.
+// Only runs of rows to copy spread the work evenly: a micro-batch's new rows are one short run at the end of its
+// keys, and chunks of the whole key range handed it to a single thread (a 512-row call's copy ran on one).
+template <class Take>
+void appendRuns(std::vector<TokenChunk>& runs, const TokenChunk& c, Take take) {
+  for (int64_t t = c.t0; t < c.t1;) {
+    if (!take(t)) {
+      ++t;
+      continue;
+    }
+    const int64_t begin = t;
+    while (t < c.t1 && t - begin < 128 && take(t)) ++t;
+    runs.push_back({begin, t, c.delta});
+  }
+}
+
 PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::vector<QueryPiece>& pieces,
                       ThreadPool& workers, int threads, KvPack& keep) {
   const int64_t tokens = plan.layout().numTokens(), d = p.headDim, kvh = p.numKvHeads;
@@ -164,14 +180,13 @@ PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::ve
         ++i;
       }
   }
+  std::vector<TokenChunk> runs;
+  for (const TokenChunk& c : chunks) appendRuns(runs, c, [&](int64_t t) { return visited[t] && !keep.kept[t]; });
   std::atomic<bool> anyNonFinite{false};
-  std::atomic<int64_t> copied{0};
-  workers.parallelFor(static_cast<int64_t>(chunks.size()), threads, [&](int, int64_t item) {
-    const TokenChunk& c = chunks[item];
+  workers.parallelFor(static_cast<int64_t>(runs.size()), threads, [&](int, int64_t item) {
+    const TokenChunk& c = runs[item];
     bool any = false;
-    int64_t rows = 0;
     for (int64_t t = c.t0; t < c.t1; ++t) {
-      if (!visited[t] || keep.kept[t]) continue;
       for (int64_t h = 0; h < kvh; ++h) {
         const bool kBad = copyRowNonFinite(src(sk, ks, t + c.delta, h), dst(keep.k.get(), t, h), d, p.inputType);
         const bool vBad = copyRowNonFinite(src(sv, vs, t + c.delta, h), dst(keep.v.get(), t, h), d, p.inputType);
@@ -181,13 +196,13 @@ PackedKv packIntoKept(const Plan& plan, const AttentionProblem& p, const std::ve
         }
       }
       keep.kept[t] = 1;
-      ++rows;
     }
     if (any) anyNonFinite.store(true, std::memory_order_relaxed);
-    copied.fetch_add(rows, std::memory_order_relaxed);
   });
+  int64_t copied = 0;
+  for (const TokenChunk& c : runs) copied += c.t1 - c.t0;
   keep.anyNonFinite = keep.anyNonFinite || anyNonFinite.load();
-  keep.keptRows += copied.load();
+  keep.keptRows += copied;
   PackedKv out{nullptr, nullptr, {keep.k.get(), keep.v.get(), d, tokens * d, tokens}};
   out.view.nonFinite = keep.anyNonFinite ? keep.nonFinite.data() : nullptr;
   out.byToken = true;
@@ -263,19 +278,18 @@ PackedKv packKv(const Plan& plan, const AttentionProblem& p, const std::vector<Q
   out.nonFinite.assign(static_cast<size_t>(n * kvh), 0);
   const std::vector<uint8_t> visited = visitedRows(plan, p, pieces, n);
   std::atomic<bool> anyNonFinite{false};
-  constexpr int64_t kChunk = 512;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<TokenChunk> runs;
+  appendRuns(runs, {0, n, 0}, [&](int64_t t) { return visited[t] != 0; });
   const auto* sk = static_cast<const uint8_t*>(p.k);
   const auto* sv = static_cast<const uint8_t*>(p.v);
   // Row by row, all heads of a row together: a token-major source is read once, front to back (copying one head at a
   // time read it kvh times over, as the prefetchers pull the neighbouring heads' lines too: 3.0 ms against 1.9 ms at
-  // 8K tokens, 4 KV heads, measured on the Zen 4 VM). The finiteness check reads the rows just written, from L1.
-  workers.parallelFor(chunks, threads, [&](int, int64_t item) {
-    const int64_t t0 = item * kChunk, t1 = std::min(n, t0 + kChunk);
+  // 8K tokens, 4 KV heads, measured on the Zen 4 VM).
+  workers.parallelFor(static_cast<int64_t>(runs.size()), threads, [&](int, int64_t item) {
     const size_t row = static_cast<size_t>(d) * es;
     bool any = false;
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t h = 0; h < kvh && visited[t]; ++h) {
+    for (int64_t t = runs[item].t0; t < runs[item].t1; ++t)
+      for (int64_t h = 0; h < kvh; ++h) {
         const uint8_t* kr = sk + static_cast<size_t>(t * ks.token + h * ks.head) * es;
         const uint8_t* vr = sv + static_cast<size_t>(t * vs.token + h * vs.head) * es;
         const size_t to = static_cast<size_t>(h * n + t) * row;

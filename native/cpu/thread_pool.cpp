@@ -3,9 +3,23 @@
 #include "float_env.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#include <immintrin.h>
+#endif
+
 namespace bs::cpu {
+namespace {
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+  _mm_pause();
+#elif defined(__aarch64__) && !defined(_MSC_VER)
+  asm volatile("yield");
+#endif
+}
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   for (int i = 1; i < std::max(threads, 1); ++i) workers_.emplace_back([this, i] { workerLoop(i); });
@@ -33,11 +47,14 @@ void ThreadPool::workerLoop(int worker) {
       wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
       if (stop_) return;
       seen = generation_;
-      if (worker >= active_) continue;
+      if (!open_ || worker >= active_) continue;
+      running_.fetch_add(1);
     }
     drain(worker);
-    std::lock_guard<std::mutex> lk(m_);
-    if (--running_ == 0) done_.notify_all();
+    if (running_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lk(m_);  // the caller checks running_ under m_ before it sleeps
+      done_.notify_all();
+    }
   }
 }
 
@@ -51,7 +68,7 @@ void ThreadPool::parallelFor(int64_t count, int threads, const std::function<voi
     count_ = count;
     next_.store(0);
     active_ = n;
-    running_ = n - 1;
+    open_ = n > 1;
     ++generation_;
   }
   if (n > 1) wake_.notify_all();
@@ -60,7 +77,19 @@ void ThreadPool::parallelFor(int64_t count, int threads, const std::function<voi
     drain(0);
   }
   std::unique_lock<std::mutex> lk(m_);
-  done_.wait(lk, [&] { return running_ == 0; });
+  open_ = false;  // every item is taken: workers not in the job yet stay out of it
+  if (running_.load() > 0) {
+    // A joined worker is finishing its last item: wait for it, briefly spinning first, since going to sleep and
+    // being woken costs more than most items' tails.
+    lk.unlock();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (int spin = 1; running_.load() > 0; ++spin) {
+      cpuRelax();
+      if (spin % 64 == 0 && std::chrono::steady_clock::now() > until) break;
+    }
+    lk.lock();
+    done_.wait(lk, [&] { return running_.load() == 0; });
+  }
   task_ = nullptr;
 }
 

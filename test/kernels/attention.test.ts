@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attention, attentionSync, cpuInfo, HEAD_CATEGORIES, Layout, MaskPlan, type CpuIsa, type HeadCategory } from '../../dist/index.js';
+import { attention, attentionSync, cpuInfo, getThreads, HEAD_CATEGORIES, Layout, MaskPlan, setThreads, type CpuIsa, type HeadCategory } from '../../dist/index.js';
 import { mulberry32, randomSegments, refAttention, refLayout, relL2, type RefOptions } from '../oracle/reference.js';
 import { poisoned, randomQkv } from '../helpers/tensors.js';
 
@@ -161,6 +161,43 @@ describe('attention (async)', () => {
     clearInterval(timer);
     expect(ticks).toBeGreaterThan(0);
     await Promise.all([0, 1, 2].map((i) => runCase({ seed: 4000 + i, numHeads: 4, numKvHeads: 2, headDim: 80, options: OPTIONS[i] }, 'async')));
+  });
+
+  it('short calls at once, from the event loop and the worker pool, while the pool is resized, give the rows they give alone', async () => {
+    // Micro-batches of a few rows are short jobs for the thread pool (tile masks, the K/V copy, a handful of items):
+    // a worker that wakes after the caller took every item must stay out, and none may be lost or run twice.
+    const rng = mulberry32(77);
+    const segs = randomSegments(rng, { maxTokens: 300, maxImageLen: 120 });
+    const L = Layout.fromSegments(segs);
+    const plan = MaskPlan.build(L);
+    const numHeads = 6, numKvHeads = 2, headDim = 24, n = L.numTokens;
+    const heads: HeadCategory[] = Array.from({ length: numHeads }, (_, h) => HEAD_CATEGORIES[h % 4]);
+    const { q, k, v } = randomQkv(78, n, numHeads, numKvHeads, headDim);
+    const rows = numHeads * headDim;
+    const calls = Array.from({ length: 60 }, (_, i) => {
+      const b = Math.floor(rng() * n), e = Math.min(n, b + 1 + Math.floor(rng() * 6));
+      return { i, b, e, keys: [0, e] as [number, number] };
+    });
+    const argsOf = (c: (typeof calls)[number], out: Float32Array) => ({
+      q: q.subarray(c.b * rows, c.e * rows), k: k.subarray(0, c.e * numKvHeads * headDim), v: v.subarray(0, c.e * numKvHeads * headDim),
+      queries: [c.b, c.e] as [number, number], keys: c.keys, plan, heads, numHeads, numKvHeads, headDim, out,
+    });
+    const alone = calls.map((c) => attentionSync({ ...argsOf(c, poisoned((c.e - c.b) * rows)), threads: 1 }).out);
+    const whole = attentionSync({ q, k, v, plan, heads, numHeads, numKvHeads, headDim }).out;
+    calls.forEach((c, j) => expect(relL2(alone[j], whole.subarray(c.b * rows, c.e * rows))).toBeLessThan(TOL));
+    const before = getThreads();
+    try {
+      for (const threads of [2, 3, 1, 4]) {
+        setThreads(threads);
+        const outs = calls.map((c) => poisoned((c.e - c.b) * rows));
+        const pending = calls.map((c, j) => (j % 3 === 0 ? Promise.resolve(attentionSync(argsOf(c, outs[j]))) : attention(argsOf(c, outs[j]))));
+        if (threads === 3) setThreads(2);  // a resize while calls hold the old pool
+        await Promise.all(pending);
+        calls.forEach((_, j) => expect(outs[j], `call ${j} on ${threads} threads`).toEqual(alone[j]));
+      }
+    } finally {
+      setThreads(before);
+    }
   });
 
   it('returns lse only when asked and allocates out when not given', async () => {
