@@ -8,6 +8,8 @@
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
 #include <immintrin.h>
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+#include <intrin.h>
 #endif
 
 namespace bs::cpu {
@@ -15,7 +17,9 @@ namespace {
 inline void cpuRelax() {
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
   _mm_pause();
-#elif defined(__aarch64__) && !defined(_MSC_VER)
+#elif defined(_MSC_VER) && defined(_M_ARM64)
+  __yield();
+#elif defined(__aarch64__)
   asm volatile("yield");
 #endif
 }
