@@ -1,5 +1,5 @@
-// Constants and small helpers every part of the attention kernel shares: the register blocking of the products, the
-// output streaming threshold, and compile-time dispatch on run-time counts.
+// Constants and small helpers every part of the attention kernel shares: the register blocking of the products and
+// compile-time dispatch on run-time counts.
 #pragma once
 #include <cstdint>
 #include <limits>
@@ -39,14 +39,6 @@ constexpr int kQkMaxVecs = 2;
 constexpr int qkKeys(int) { return 4; }
 constexpr int kPvRows = 2, kPvVecs = 2;
 #endif
-
-// An f32 output at least this large is written with streaming stores: it cannot stay in a cache until the caller
-// reads it anyway (q, of the same size, and K/V pass through the last-level cache during the call), and each row is
-// a headDim piece (8 or 9 cache lines) at a stride of numHeads x headDim, whose reads for ownership the short items of
-// sparse heads waited on. Measured on the Zen 4 VM (32 MiB L3), streamed against plain stores: 3 % of a sink-head
-// call at 8K tokens; at 2K tokens (29 MiB of output) sink 0.982x, intra-image 0.977x, dense 0.998x; at 1K tokens
-// (15 MiB) sink 0.978x, dense 0.983x. Smaller outputs stay in cache for the caller.
-constexpr int64_t kStreamOutBytes = int64_t{8} << 20;
 
 // A partial tile with at most this fraction of visible pairs is computed pair by pair (mainloop.h, sparseTile).
 constexpr int kSparseTileDensityInv = 4;

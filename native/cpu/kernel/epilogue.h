@@ -1,7 +1,7 @@
 // The epilogue of a pass: each lane's output row normalised by its softmax sum and written in the output type, and
-// its log-sum-exp. Large f32 outputs stream their rows' whole cache lines past the caches (constants.h,
-// kStreamOutBytes). A row whose weights sum to 0 — it sees no key of the call's key range (a shard of the keys), or
-// only keys of score -inf — has output 0 and lse -inf: the partial result that merges as nothing.
+// its log-sum-exp. f32 outputs stream their rows' whole cache lines past the caches (item_state.h, streamOut). A row
+// whose weights sum to 0 — it sees no key of the call's key range (a shard of the keys), or only keys of score -inf —
+// has output 0 and lse -inf: the partial result that merges as nothing.
 #pragma once
 #include <cfloat>
 #include <algorithm>
